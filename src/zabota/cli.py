@@ -1,0 +1,130 @@
+"""The `zabota` command: serve, worker, migrate, createadmin, demo."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+import sqlalchemy as sa
+import typer
+
+from zabota.core.logging import configure_logging
+from zabota.core.settings import get_settings
+
+app = typer.Typer(help="Zabota — omnichannel customer care.", no_args_is_help=True,
+                  add_completion=False)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (SQLite or PostgreSQL, from ZABOTA_DATABASE_URL)."""
+    from zabota.core.migrate import upgrade
+
+    settings = get_settings()
+    if settings.sqlalchemy_url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.sqlalchemy_url)
+    typer.echo("Migrations applied.")
+
+
+@app.command()
+def createadmin(
+    email: Annotated[str | None, typer.Option(help="Default: ZABOTA_ADMIN_EMAIL")] = None,
+    password: Annotated[str | None, typer.Option(help="Default: ZABOTA_ADMIN_PASSWORD")] = None,
+    name: str = "Administrator",
+    if_none: Annotated[bool, typer.Option("--if-none",
+                                          help="Do nothing when an admin exists")] = False,
+) -> None:
+    """Create an administrator; prints the login (a generated password is shown once)."""
+    from zabota.core.db import get_database
+    from zabota.identity import service
+    from zabota.identity.errors import EmailTaken
+    from zabota.identity.models import Role, User
+    from zabota.identity.permissions import SYSTEM
+
+    settings = get_settings()
+    email = email or settings.admin_email or "admin@zabota.local"
+    generated = password is None and not settings.admin_password
+    password = password or settings.admin_password or secrets.token_urlsafe(12)
+    if len(password) < 8:
+        typer.echo("The password needs at least 8 characters.", err=True)
+        raise typer.Exit(2)
+    with get_database().session_scope() as session:
+        admin = session.scalar(sa.select(User).where(User.role == Role.ADMIN).limit(1))
+        if if_none and admin is not None:
+            typer.echo(f"Admin login: {admin.email} (password as set on first start; "
+                       f"see {settings.data_dir / 'admin-password.txt'} if it was generated)")
+            return
+        try:
+            service.create_user(session, email=email, name=name, role=Role.ADMIN,
+                                password=password, actor=SYSTEM)
+        except EmailTaken:
+            typer.echo(f"A user with e-mail {email} already exists.", err=True)
+            raise typer.Exit(1) from None
+    if generated:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        path = settings.data_dir / "admin-password.txt"
+        path.touch(mode=0o600)
+        path.write_text(f"{email}\n{password}\n")
+    typer.echo(f"Admin login: {email} / password: {password}")
+
+
+@app.command()
+def demo(
+    tickets: Annotated[int, typer.Option(min=1)] = 10_000,
+    customers: Annotated[int, typer.Option(min=1)] = 2_000,
+    days: Annotated[int, typer.Option(min=1, max=3650)] = 90,
+    seed: int = 42,
+    if_empty: Annotated[bool, typer.Option("--if-empty",
+                                           help="Only when there are no tickets yet")] = False,
+) -> None:
+    """Load realistic demo data in Russian and English (teams, agents, customers, tickets)."""
+    from zabota.core.db import get_database
+    from zabota.demo import load_demo
+    from zabota.tickets.models import Ticket
+
+    database = get_database()
+    with database.session_scope() as session:
+        if if_empty and session.scalar(sa.select(sa.func.count()).select_from(Ticket)):
+            typer.echo("Demo data: tickets exist already, nothing loaded.")
+            return
+    summary = load_demo(database, tickets=tickets, customers=customers, days=days, seed=seed)
+    typer.echo(f"Demo data loaded: {summary}")
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+    with_worker: Annotated[bool, typer.Option(
+        help="Run the job consumer inside the server process (the embedded default)")] = True,
+    reload: bool = False,
+) -> None:
+    """Serve the web application and API."""
+    import uvicorn
+
+    configure_logging()
+    if with_worker and workers == 1 and not reload:
+        from zabota.jobs.worker import start_embedded_consumer
+
+        consumer = start_embedded_consumer()
+        try:
+            uvicorn.run("zabota.web.main:app", host=host, port=port, proxy_headers=True,
+                        log_level="warning")
+        finally:
+            consumer.stop(graceful=True)
+        return
+    uvicorn.run("zabota.web.main:app", host=host, port=port, workers=workers, reload=reload,
+                proxy_headers=True, log_level="warning")
+
+
+@app.command()
+def worker(workers: Annotated[int, typer.Option(min=1, max=64)] = 2) -> None:
+    """Run the background job consumer (outbox delivery, periodic tasks)."""
+    from zabota.jobs.worker import run_consumer
+
+    configure_logging()
+    run_consumer(workers=workers)
+
+
+if __name__ == "__main__":
+    app()

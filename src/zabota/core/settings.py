@@ -1,0 +1,73 @@
+"""Settings from the environment and `.env`, prefix ZABOTA_."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Language = Literal["ru", "en"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ZABOTA_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path("var")
+    database_url: str = ""  # empty: a SQLite file in data_dir
+    redis_url: str | None = None
+    secret_key: str | None = None
+    default_language: Language = "ru"
+    timezone: str = "Europe/Moscow"
+
+    attachments_dir: Path | None = None
+    max_attachment_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    allowed_attachment_types: list[str] = [
+        "image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain",
+        "text/csv", "application/zip", "application/msword",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.ms-excel",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/octet-stream", "message/rfc822",
+    ]
+
+    api_rate_limit_per_minute: int = Field(default=6000, gt=0)
+    login_rate_limit_per_minute: int = Field(default=10, gt=0)
+    access_token_ttl_hours: int = Field(default=12, gt=0)
+
+    admin_email: str | None = None
+    admin_password: str | None = None
+
+    huey_immediate: bool = False
+    outbox_max_attempts: int = Field(default=8, gt=0)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'zabota.db'}"
+
+    @property
+    def attachments_path(self) -> Path:
+        return self.attachments_dir or self.data_dir / "attachments"
+
+    def resolved_secret_key(self) -> str:
+        """The configured secret, or one generated on first start and kept in data_dir."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.touch(mode=0o600)
+        path.write_text(key)
+        return key
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

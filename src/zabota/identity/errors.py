@@ -1,0 +1,46 @@
+from zabota.core.errors import Conflict, NotAuthenticated, NotFound, ZabotaError
+from zabota.core.i18n import N_
+
+
+class UserNotFound(NotFound):
+    code, title = "user_not_found", N_("User not found")
+
+
+class TeamNotFound(NotFound):
+    code, title = "team_not_found", N_("Team not found")
+
+
+class CustomerNotFound(NotFound):
+    code, title = "customer_not_found", N_("Customer not found")
+
+
+class OrganizationNotFound(NotFound):
+    code, title = "organization_not_found", N_("Organization not found")
+
+
+class TokenNotFound(NotFound):
+    code, title = "token_not_found", N_("API token not found")
+
+
+class BadCredentials(NotAuthenticated):
+    code, title = "bad_credentials", N_("Wrong e-mail or password")
+
+
+class InvalidToken(NotAuthenticated):
+    code, title = "invalid_token", N_("The access token is missing, expired or revoked")
+
+
+class EmailTaken(Conflict):
+    code, title = "email_taken", N_("This e-mail address is already in use")
+
+
+class NameTaken(Conflict):
+    code, title = "name_taken", N_("This name is already in use")
+
+
+class IdentityTaken(Conflict):
+    code, title = "identity_taken", N_("This contact already belongs to another customer")
+
+
+class CannotMergeIntoItself(ZabotaError):
+    status, code, title = 422, "merge_into_itself", N_("A record cannot be merged into itself")

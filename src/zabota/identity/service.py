@@ -1,0 +1,557 @@
+"""Staff, teams, customers and tokens: the only code that changes identity state."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+import structlog
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from zabota.core.clock import SYSTEM_CLOCK, Clock, as_utc
+from zabota.core.errors import field_error
+from zabota.core.i18n import _
+from zabota.identity import errors
+from zabota.identity.models import (
+    ApiToken,
+    ChannelIdentity,
+    Customer,
+    IdentityKind,
+    Organization,
+    Presence,
+    Role,
+    Skill,
+    Team,
+    User,
+)
+from zabota.identity.permissions import Actor, Permission, require
+
+log = structlog.get_logger()
+_hasher = PasswordHasher()
+# Verifying against this when the e-mail is unknown keeps both answers equally slow.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(8))
+TOKEN_PREFIX = "zbt_"
+
+
+# --- passwords and tokens -------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _new_token(
+    session: Session, *, name: str, user_id: int | None, customer_id: int | None,
+    is_personal: bool, expires_at: datetime | None, created_by_id: int | None, clock: Clock,
+) -> tuple[str, ApiToken]:
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(
+        token_hash=_hash_token(token), prefix=token[:12], name=name, is_personal=is_personal,
+        user_id=user_id, customer_id=customer_id, created_by_id=created_by_id,
+        created_at=clock.now(), expires_at=expires_at,
+    )
+    session.add(row)
+    session.flush()
+    return token, row
+
+
+def issue_access_token(
+    session: Session, email: str, password: str, *, ttl: timedelta, clock: Clock = SYSTEM_CLOCK,
+) -> tuple[str, ApiToken]:
+    """Exchange e-mail and password (staff or customer) for a bearer token."""
+    email = normalize_email(email)
+    user = session.scalar(sa.select(User).where(User.email == email, User.is_active))
+    if user is not None:
+        if not verify_password(user.password_hash, password):
+            raise errors.BadCredentials()
+        log.info("auth.token_issued", user_id=user.id)
+        return _new_token(session, name="login", user_id=user.id, customer_id=None,
+                          is_personal=False, expires_at=clock.now() + ttl,
+                          created_by_id=None, clock=clock)
+    customer = session.scalar(
+        sa.select(Customer).where(Customer.email == email, Customer.merged_into_id.is_(None))
+    )
+    if customer is None or not verify_password(customer.password_hash, password):
+        verify_password(None, password)
+        raise errors.BadCredentials()
+    log.info("auth.token_issued", customer_id=customer.id)
+    return _new_token(session, name="login", user_id=None, customer_id=customer.id,
+                      is_personal=False, expires_at=clock.now() + ttl, created_by_id=None,
+                      clock=clock)
+
+
+def issue_token_for(
+    session: Session, *, ttl: timedelta, user_id: int | None = None,
+    customer_id: int | None = None, clock: Clock = SYSTEM_CLOCK,
+) -> str:
+    """A login token for someone already proven (magic link, SSO, tests): no password asked."""
+    token, _row = _new_token(session, name="login", user_id=user_id, customer_id=customer_id,
+                             is_personal=False, expires_at=clock.now() + ttl,
+                             created_by_id=None, clock=clock)
+    return token
+
+
+def create_personal_token(
+    session: Session, *, user_id: int, name: str, expires_at: datetime | None, actor: Actor,
+    clock: Clock = SYSTEM_CLOCK,
+) -> tuple[str, ApiToken]:
+    """An admin issues a long-lived token for an integration acting as `user_id`."""
+    require(actor, Permission.MANAGE_TOKENS)
+    get_user(session, user_id)
+    if expires_at is not None and as_utc(expires_at) <= clock.now():
+        raise field_error("expires_at", _("The expiry date must be in the future"))
+    token, row = _new_token(session, name=name, user_id=user_id, customer_id=None,
+                            is_personal=True, expires_at=expires_at,
+                            created_by_id=actor.id if actor.is_staff else None, clock=clock)
+    log.info("auth.personal_token_created", token_id=row.id, user_id=user_id)
+    return token, row
+
+
+def list_personal_tokens(session: Session, *, actor: Actor) -> Sequence[ApiToken]:
+    require(actor, Permission.MANAGE_TOKENS)
+    return session.scalars(
+        sa.select(ApiToken).where(ApiToken.is_personal).order_by(ApiToken.id)
+    ).all()
+
+
+def revoke_token(session: Session, token_id: int, *, actor: Actor,
+                 clock: Clock = SYSTEM_CLOCK) -> ApiToken:
+    require(actor, Permission.MANAGE_TOKENS)
+    row = session.get(ApiToken, token_id)
+    if row is None or not row.is_personal:
+        raise errors.TokenNotFound()
+    if row.revoked_at is None:
+        row.revoked_at = clock.now()
+        log.info("auth.token_revoked", token_id=row.id)
+    return row
+
+
+def revoke_own_token(session: Session, actor: Actor, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    """Log out: the token the actor is using stops working."""
+    if actor.token_id is not None:
+        row = session.get(ApiToken, actor.token_id)
+        if row is not None and row.revoked_at is None:
+            row.revoked_at = clock.now()
+
+
+def actor_for_token(session: Session, token: str, *, clock: Clock = SYSTEM_CLOCK) -> Actor:
+    if not token.startswith(TOKEN_PREFIX):
+        raise errors.InvalidToken()
+    row = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == _hash_token(token)))
+    now = clock.now()
+    if row is None or row.revoked_at is not None or (
+        row.expires_at is not None and as_utc(row.expires_at) <= now
+    ):
+        raise errors.InvalidToken()
+    if row.user_id is not None:
+        user = session.get(User, row.user_id)
+        if user is None or not user.is_active:
+            raise errors.InvalidToken()
+        return actor_for_user(user, token_id=row.id)
+    customer = session.get(Customer, row.customer_id) if row.customer_id else None
+    if customer is None or customer.merged_into_id is not None:
+        raise errors.InvalidToken()
+    return actor_for_customer(customer, token_id=row.id)
+
+
+def actor_for_user(user: User, *, token_id: int | None = None) -> Actor:
+    return Actor(kind="user", id=user.id, name=user.name, role=user.role,
+                 team_ids=frozenset(team.id for team in user.teams), language=user.language,
+                 token_id=token_id)
+
+
+def actor_for_customer(customer: Customer, *, token_id: int | None = None) -> Actor:
+    return Actor(kind="customer", id=customer.id, name=customer.name,
+                 organization_id=customer.organization_id,
+                 sees_organization_tickets=customer.sees_organization_tickets,
+                 language=customer.language or "ru", token_id=token_id)
+
+
+# --- staff and teams ----------------------------------------------------------------
+
+
+def normalize_email(value: str) -> str:
+    return value.strip().lower()
+
+
+def normalize_phone(value: str) -> str:
+    digits = re.sub(r"\D", "", value)
+    if len(digits) == 11 and digits.startswith("8"):
+        digits = "7" + digits[1:]  # Russian trunk prefix: 8 916 … is +7 916 …
+    if not 7 <= len(digits) <= 15:
+        raise field_error("phone", _("A phone number has 7 to 15 digits"))
+    return "+" + digits
+
+
+def create_user(
+    session: Session, *, email: str, name: str, role: Role, actor: Actor,
+    password: str | None = None, language: str = "ru", capacity: int = 10,
+    team_ids: Iterable[int] = (), skills: Iterable[tuple[str, str, int]] = (),
+    clock: Clock = SYSTEM_CLOCK,
+) -> User:
+    require(actor, Permission.MANAGE_USERS)
+    email = normalize_email(email)
+    if session.scalar(sa.select(User.id).where(User.email == email)) is not None:
+        raise errors.EmailTaken(errors=[{"field": "email", "message": _(errors.EmailTaken.title)}])
+    user = User(email=email, name=name, role=role, language=language, capacity=capacity,
+                password_hash=hash_password(password) if password else None,
+                created_at=clock.now(), presence=Presence.OFFLINE)
+    user.teams = [get_team(session, team_id) for team_id in team_ids]
+    user.skills = [Skill(category=c, language=lang, level=level) for c, lang, level in skills]
+    session.add(user)
+    session.flush()
+    log.info("identity.user_created", user_id=user.id, role=role.value)
+    return user
+
+
+def update_user(session: Session, user_id: int, *, actor: Actor, **changes: object) -> User:
+    """Admins change anyone; a user may change their own language, presence and password."""
+    user = get_user(session, user_id)
+    own_fields = {"language", "presence", "password", "timezone"}
+    if not (actor.can(Permission.MANAGE_USERS) or (actor.id == user.id and actor.is_staff
+                                                    and set(changes) <= own_fields)):
+        require(actor, Permission.MANAGE_USERS)
+    for key, value in changes.items():
+        if key == "password":
+            user.password_hash = hash_password(str(value))
+        elif key == "team_ids":
+            user.teams = [get_team(session, int(team_id)) for team_id in value]  # type: ignore[attr-defined]
+        elif key == "skills":
+            user.skills = [Skill(category=s["category"], language=s["language"],
+                                 level=s["level"]) for s in value]  # type: ignore[attr-defined]
+        elif key == "email":
+            email = normalize_email(str(value))
+            if session.scalar(sa.select(User.id).where(User.email == email,
+                                                       User.id != user.id)) is not None:
+                raise errors.EmailTaken()
+            user.email = email
+        else:
+            setattr(user, key, value)
+    session.flush()
+    return user
+
+
+def get_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise errors.UserNotFound()
+    return user
+
+
+def get_user_for(session: Session, user_id: int, *, actor: Actor) -> User:
+    """A staff profile; only staff see staff (a customer sees agents by name on tickets)."""
+    if actor.is_customer or not (actor.can(Permission.VIEW_STAFF) or actor.id == user_id):
+        raise errors.UserNotFound()
+    return get_user(session, user_id)
+
+
+def list_users(session: Session, *, actor: Actor) -> Sequence[User]:
+    require(actor, Permission.VIEW_STAFF)
+    return session.scalars(sa.select(User).order_by(User.id)).all()
+
+
+def create_team(
+    session: Session, *, name: str, actor: Actor, description: str = "",
+    email: str | None = None, escalation_team_id: int | None = None,
+    member_ids: Iterable[int] = (), clock: Clock = SYSTEM_CLOCK,
+) -> Team:
+    require(actor, Permission.MANAGE_TEAMS)
+    if session.scalar(sa.select(Team.id).where(Team.name == name)) is not None:
+        raise errors.NameTaken(errors=[{"field": "name", "message": _(errors.NameTaken.title)}])
+    if escalation_team_id is not None:
+        get_team(session, escalation_team_id)
+    team = Team(name=name, description=description, email=email,
+                escalation_team_id=escalation_team_id, created_at=clock.now())
+    team.members = [get_user(session, user_id) for user_id in member_ids]
+    session.add(team)
+    session.flush()
+    return team
+
+
+def update_team(session: Session, team_id: int, *, actor: Actor, **changes: object) -> Team:
+    require(actor, Permission.MANAGE_TEAMS)
+    team = get_team(session, team_id)
+    for key, value in changes.items():
+        if key == "member_ids":
+            team.members = [get_user(session, int(uid)) for uid in value]  # type: ignore[attr-defined]
+        elif key == "escalation_team_id" and value is not None:
+            if value == team.id:
+                raise field_error("escalation_team_id",
+                                  _("A team cannot escalate to itself"))
+            team.escalation_team_id = get_team(session, int(value)).id  # type: ignore[call-overload]
+        elif key == "name" and value != team.name:
+            if session.scalar(sa.select(Team.id).where(Team.name == value)) is not None:
+                raise errors.NameTaken()
+            team.name = str(value)
+        else:
+            setattr(team, key, value)
+    session.flush()
+    return team
+
+
+def get_team(session: Session, team_id: int) -> Team:
+    team = session.get(Team, team_id)
+    if team is None:
+        raise errors.TeamNotFound(errors=[{"field": "team_id",
+                                           "message": _(errors.TeamNotFound.title)}])
+    return team
+
+
+def get_team_for(session: Session, team_id: int, *, actor: Actor) -> Team:
+    require(actor, Permission.VIEW_STAFF)
+    return get_team(session, team_id)
+
+
+def list_teams(session: Session, *, actor: Actor) -> Sequence[Team]:
+    require(actor, Permission.VIEW_STAFF)
+    return session.scalars(sa.select(Team).order_by(Team.id)).all()
+
+
+# --- organisations and customers --------------------------------------------------------
+
+
+def create_organization(
+    session: Session, *, name: str, actor: Actor, domain: str | None = None,
+    sla_tier: str = "standard", is_vip: bool = False, notes: str = "",
+    clock: Clock = SYSTEM_CLOCK,
+) -> Organization:
+    require(actor, Permission.EDIT_CUSTOMERS)
+    if session.scalar(sa.select(Organization.id).where(Organization.name == name)) is not None:
+        raise errors.NameTaken(errors=[{"field": "name", "message": _(errors.NameTaken.title)}])
+    org = Organization(name=name, domain=domain.lower() if domain else None, sla_tier=sla_tier,
+                       is_vip=is_vip, notes=notes, created_at=clock.now())
+    session.add(org)
+    session.flush()
+    return org
+
+
+def update_organization(session: Session, org_id: int, *, actor: Actor,
+                        **changes: object) -> Organization:
+    require(actor, Permission.EDIT_CUSTOMERS)
+    org = get_organization(session, org_id, actor=actor)
+    for key, value in changes.items():
+        setattr(org, key, value)
+    session.flush()
+    return org
+
+
+def get_organization(session: Session, org_id: int, *, actor: Actor) -> Organization:
+    org = session.get(Organization, org_id)
+    visible = actor.can(Permission.VIEW_CUSTOMERS) or actor.organization_id == org_id
+    if org is None or not visible:
+        raise errors.OrganizationNotFound()
+    return org
+
+
+def list_organizations(session: Session, *, actor: Actor) -> Sequence[Organization]:
+    query = sa.select(Organization).order_by(Organization.name)
+    if not actor.can(Permission.VIEW_CUSTOMERS):
+        query = query.where(Organization.id == actor.organization_id)
+    return session.scalars(query).all()
+
+
+def normalize_identity(kind: IdentityKind, value: str) -> str:
+    value = value.strip()
+    if kind == IdentityKind.EMAIL:
+        return normalize_email(value)
+    if kind in (IdentityKind.PHONE, IdentityKind.WHATSAPP):
+        return normalize_phone(value)
+    if not value:
+        raise field_error("value", _("This field is required"))
+    return value
+
+
+def find_customer_by_identity(session: Session, kind: IdentityKind, value: str) -> Customer | None:
+    value = normalize_identity(kind, value)
+    customer = session.scalar(
+        sa.select(Customer).join(ChannelIdentity)
+        .where(ChannelIdentity.kind == kind, ChannelIdentity.value == value)
+    )
+    while customer is not None and customer.merged_into_id is not None:
+        customer = session.get(Customer, customer.merged_into_id)
+    return customer
+
+
+def find_or_create_customer(
+    session: Session, *, identities: Sequence[tuple[IdentityKind, str]], name: str | None = None,
+    clock: Clock = SYSTEM_CLOCK, **fields: object,
+) -> Customer:
+    """One person across channels: the first identity we know wins, the rest are added to it."""
+    normalized = [(kind, normalize_identity(kind, value)) for kind, value in identities]
+    if not normalized:
+        raise field_error("customer", _("Give at least one contact: e-mail, phone or another id"))
+    for kind, value in normalized:
+        customer = find_customer_by_identity(session, kind, value)
+        if customer is not None:
+            for other_kind, other_value in normalized:
+                _attach_identity(session, customer, other_kind, other_value, clock=clock)
+            return customer
+    try:
+        with session.begin_nested():
+            return _create_customer(session, normalized, name=name, clock=clock, **fields)
+    except IntegrityError:
+        # Another request created the same person between our read and our insert.
+        customer = find_customer_by_identity(session, *normalized[0])
+        if customer is None:
+            raise
+        return customer
+
+
+def _create_customer(
+    session: Session, identities: Sequence[tuple[IdentityKind, str]], *, name: str | None,
+    clock: Clock, **fields: object,
+) -> Customer:
+    email = next((v for k, v in identities if k == IdentityKind.EMAIL), None)
+    phone = next((v for k, v in identities if k == IdentityKind.PHONE), None)
+    password = fields.pop("password", None)
+    customer = Customer(name=name or email or phone or identities[0][1], email=email, phone=phone,
+                        created_at=clock.now(), **fields)
+    if password:
+        customer.password_hash = hash_password(str(password))
+    if customer.organization_id is None and email:
+        domain = email.rpartition("@")[2]
+        customer.organization_id = session.scalar(
+            sa.select(Organization.id).where(Organization.domain == domain).limit(1)
+        )
+    session.add(customer)
+    session.flush()
+    for kind, value in identities:
+        session.add(ChannelIdentity(customer_id=customer.id, kind=kind, value=value,
+                                    created_at=clock.now()))
+    session.flush()
+    log.info("identity.customer_created", customer_id=customer.id)
+    return customer
+
+
+def _attach_identity(session: Session, customer: Customer, kind: IdentityKind, value: str,
+                     *, clock: Clock) -> None:
+    owner = session.scalar(sa.select(ChannelIdentity.customer_id)
+                           .where(ChannelIdentity.kind == kind, ChannelIdentity.value == value))
+    if owner is None:
+        session.add(ChannelIdentity(customer_id=customer.id, kind=kind, value=value,
+                                    created_at=clock.now()))
+        if kind == IdentityKind.EMAIL and customer.email is None:
+            customer.email = value
+        session.flush()
+
+
+def create_customer(
+    session: Session, *, actor: Actor, identities: Sequence[tuple[IdentityKind, str]],
+    name: str | None = None, clock: Clock = SYSTEM_CLOCK, **fields: object,
+) -> Customer:
+    require(actor, Permission.EDIT_CUSTOMERS)
+    normalized = [(kind, normalize_identity(kind, value)) for kind, value in identities]
+    for kind, value in normalized:
+        if find_customer_by_identity(session, kind, value) is not None:
+            raise errors.IdentityTaken(errors=[{"field": kind.value,
+                                                "message": _(errors.IdentityTaken.title)}])
+    if fields.get("organization_id") is not None:
+        get_organization(session, int(fields["organization_id"]), actor=actor)  # type: ignore[call-overload]
+    return _create_customer(session, normalized, name=name, clock=clock, **fields)
+
+
+def add_identity(session: Session, customer_id: int, kind: IdentityKind, value: str, *,
+                 actor: Actor, clock: Clock = SYSTEM_CLOCK) -> Customer:
+    require(actor, Permission.EDIT_CUSTOMERS)
+    customer = get_customer(session, customer_id, actor=actor)
+    value = normalize_identity(kind, value)
+    owner = find_customer_by_identity(session, kind, value)
+    if owner is not None and owner.id != customer.id:
+        raise errors.IdentityTaken(errors=[{"field": "value",
+                                            "message": _(errors.IdentityTaken.title)}])
+    _attach_identity(session, customer, kind, value, clock=clock)
+    session.refresh(customer)
+    return customer
+
+
+def update_customer(session: Session, customer_id: int, *, actor: Actor,
+                    **changes: object) -> Customer:
+    require(actor, Permission.EDIT_CUSTOMERS)
+    customer = get_customer(session, customer_id, actor=actor)
+    if changes.get("organization_id") is not None:
+        get_organization(session, int(changes["organization_id"]), actor=actor)  # type: ignore[call-overload]
+    for key, value in changes.items():
+        setattr(customer, key, value)
+    session.flush()
+    return customer
+
+
+def get_customer(session: Session, customer_id: int, *, actor: Actor) -> Customer:
+    """Staff see every customer; a customer sees only themself. Unknown and hidden look alike."""
+    customer = session.get(Customer, customer_id)
+    if customer is None or not (actor.can(Permission.VIEW_CUSTOMERS) or
+                                (actor.is_customer and actor.id == customer.id)):
+        raise errors.CustomerNotFound()
+    return customer
+
+
+def visible_customers(actor: Actor) -> sa.ColumnElement[bool]:
+    if actor.can(Permission.VIEW_CUSTOMERS):
+        return sa.true()
+    if actor.is_customer:
+        return Customer.id == actor.id
+    return sa.false()
+
+
+def list_customers(
+    session: Session, *, actor: Actor, q: str | None = None, organization_id: int | None = None,
+    after_id: int | None = None, limit: int = 50,
+) -> Sequence[Customer]:
+    query = (sa.select(Customer).where(visible_customers(actor), Customer.merged_into_id.is_(None))
+             .order_by(Customer.id).limit(limit))
+    if after_id is not None:
+        query = query.where(Customer.id > after_id)
+    if organization_id is not None:
+        query = query.where(Customer.organization_id == organization_id)
+    if q:
+        pattern = f"%{q.strip().lower()}%"
+        query = query.where(sa.or_(sa.func.lower(Customer.name).like(pattern),
+                                   Customer.email.like(pattern)))
+    return session.scalars(query).all()
+
+
+def merge_customers(session: Session, source_id: int, target_id: int, *, actor: Actor,
+                    clock: Clock = SYSTEM_CLOCK) -> Customer:
+    """Fold `source` into `target`: identities, tickets and logins move; source stays a stub."""
+    require(actor, Permission.MERGE_CUSTOMERS)
+    if source_id == target_id:
+        raise errors.CannotMergeIntoItself()
+    source = get_customer(session, source_id, actor=actor)
+    target = get_customer(session, target_id, actor=actor)
+    if source.merged_into_id is not None or target.merged_into_id is not None:
+        raise errors.CustomerNotFound()
+    from zabota.tickets import service as tickets  # tickets depend on identity, not back
+
+    tickets.move_customer_tickets(session, source.id, target.id, actor=actor, clock=clock)
+    session.execute(sa.update(ChannelIdentity).where(ChannelIdentity.customer_id == source.id)
+                    .values(customer_id=target.id))
+    session.execute(sa.update(ApiToken).where(ApiToken.customer_id == source.id)
+                    .values(revoked_at=clock.now()))
+    target.email = target.email or source.email
+    target.phone = target.phone or source.phone
+    target.organization_id = target.organization_id or source.organization_id
+    if source.notes:
+        target.notes = f"{target.notes}\n{source.notes}".strip()
+    source.merged_into_id = target.id
+    session.flush()
+    session.expire(target, ["identities"])
+    log.info("identity.customers_merged", source_id=source.id, target_id=target.id)
+    return target

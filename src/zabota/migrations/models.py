@@ -1,0 +1,7 @@
+"""Import every model module so Base.metadata knows all tables."""
+
+
+def load_all_models() -> None:
+    from zabota.core import idempotency, outbox  # noqa: F401
+    from zabota.identity import models as identity_models  # noqa: F401
+    from zabota.tickets import models as ticket_models  # noqa: F401

@@ -1,0 +1,45 @@
+"""The shared text pipeline: tokens → Russian lemmas / English stems, for search and models."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import Stemmer
+from razdel import tokenize
+
+_CYRILLIC = re.compile(r"[а-яё]")
+_WORD = re.compile(r"\w", re.UNICODE)
+_english = Stemmer.Stemmer("english")
+_russian_fallback = Stemmer.Stemmer("russian")
+
+
+@lru_cache(maxsize=1)
+def _morph() -> object:
+    import pymorphy3
+
+    return pymorphy3.MorphAnalyzer()
+
+
+@lru_cache(maxsize=200_000)
+def normalize_word(word: str) -> str:
+    """One search term: the lemma of a Russian word, the stem of an English one."""
+    word = word.lower().replace("ё", "е")
+    if _CYRILLIC.search(word):
+        if not word.isalpha():
+            return word
+        parses = _morph().parse(word)  # type: ignore[attr-defined]
+        lemma = parses[0].normal_form.replace("ё", "е") if parses else word
+        return lemma or _russian_fallback.stemWord(word)
+    if word.isascii() and word.isalpha():
+        return str(_english.stemWord(word))
+    return word
+
+
+def terms(text: str) -> list[str]:
+    """Normalised terms of a text in order, punctuation dropped."""
+    return [normalize_word(token.text) for token in tokenize(text) if _WORD.search(token.text)]
+
+
+def search_text(text: str) -> str:
+    return " ".join(terms(text))

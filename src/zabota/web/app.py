@@ -1,0 +1,82 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from zabota import __version__
+from zabota.core.db import Database, get_database
+from zabota.core.i18n import pick_language, set_language
+from zabota.core.ratelimit import make_rate_limiter
+from zabota.core.settings import Settings, get_settings
+from zabota.web import ops, problems
+from zabota.web.api.v1 import router as api_v1
+
+
+class LanguageAndMetrics:
+    """Pick the language from Accept-Language (the user's own setting wins when absent) and
+    count requests for /metrics. Plain ASGI: it runs on every request, so it stays cheap."""
+
+    def __init__(self, app: ASGIApp, default_language: str) -> None:
+        self.app = app
+        self.default_language = default_language
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        header = next((v.decode("latin-1") for k, v in scope["headers"]
+                       if k == b"accept-language"), None)
+        chosen = pick_language(header, self.default_language)
+        state = scope.setdefault("state", {})
+        state["language"] = chosen
+        state["explicit_language"] = header is not None
+        set_language(chosen)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            ops.observe(scope["method"], path, status, time.perf_counter() - started)
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    database = database or get_database()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        from zabota.jobs import dispatch
+
+        dispatch.install_wakeup()
+        yield
+
+    app = FastAPI(
+        title="Zabota API", version=__version__, lifespan=lifespan,
+        description="REST API of Zabota, the omnichannel customer-care platform. "
+                    "Authenticate with `POST /api/v1/auth/token` and send "
+                    "`Authorization: Bearer <token>`. Errors are RFC 9457 problem+json.",
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.rate_limiter = make_rate_limiter(settings.redis_url)
+    settings.resolved_secret_key()
+    problems.install(app)
+    app.include_router(ops.router)
+    app.include_router(api_v1, prefix="/api/v1")
+    app.add_middleware(LanguageAndMetrics, default_language=settings.default_language)
+    return app

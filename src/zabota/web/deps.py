@@ -1,0 +1,74 @@
+"""Request-scoped dependencies: the session, the acting person, limits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
+
+from zabota.core.db import Database
+from zabota.core.i18n import set_language
+from zabota.core.ratelimit import MemoryRateLimiter, RedisRateLimiter
+from zabota.core.settings import Settings
+from zabota.identity import errors as identity_errors
+from zabota.identity import service as identity
+from zabota.identity.permissions import Actor
+
+READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    database: Database = request.app.state.database
+    factory = database.read_sessions if request.method in READ_METHODS else database.sessions
+    session = factory()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def limiter(request: Request) -> MemoryRateLimiter | RedisRateLimiter:
+    value: MemoryRateLimiter | RedisRateLimiter = request.app.state.rate_limiter
+    return value
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _sep, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise identity_errors.InvalidToken()
+    return token.strip()
+
+
+async def current_actor(request: Request) -> Actor:
+    """The bearer token's owner; counts the request against the token's rate limit."""
+    token = _bearer(request)
+    database: Database = request.app.state.database
+
+    def load() -> Actor:
+        with database.read_sessions() as session:
+            return identity.actor_for_token(session, token)
+
+    actor = await run_in_threadpool(load)
+    settings: Settings = request.app.state.settings
+    limiter(request).hit(f"token:{actor.token_id}", limit=settings.api_rate_limit_per_minute)
+    if not request.state.explicit_language:
+        # Set here, in the request's task, so the endpoint's thread inherits it.
+        request.state.language = actor.language
+        set_language(actor.language)
+    return actor
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]

@@ -1,0 +1,116 @@
+"""RFC 9457 problem+json for every error, titles in the user's language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from zabota.core.errors import InvalidInput, RateLimited, ZabotaError
+from zabota.core.i18n import _, language
+
+PROBLEM = "application/problem+json"
+
+
+def _language(request: Request) -> str:
+    return getattr(request.state, "language", "ru")
+
+
+def problem(request: Request, *, status: int, code: str, title: str, detail: str,
+            headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    body = {"type": f"/problems/{code}", "title": title, "status": status, "detail": detail,
+            "instance": request.url.path, "code": code, **extra}
+    return JSONResponse(body, status, media_type=PROBLEM, headers=headers)
+
+
+def zabota_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ZabotaError)
+    with language(_language(request)):
+        title = _(exc.title)
+        headers = ({"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited)
+                   else None)
+        return problem(request, status=exc.status, code=exc.code, title=title,
+                       detail=exc.detail or title, headers=headers, **exc.data)
+
+
+def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    with language(_language(request)):
+        errors = [{"field": _field_path(error), "message": _message(error)}
+                  for error in exc.errors()]
+        title = _(InvalidInput.title)
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or title
+        return problem(request, status=422, code=InvalidInput.code, title=title, detail=detail,
+                       errors=errors)
+
+
+def http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    with language(_language(request)):
+        titles = {404: _("Not found"), 405: _("This method is not allowed here"),
+                  401: _("Sign in first"), 413: _("The request is too large")}
+        title = titles.get(exc.status_code, _("The request cannot be processed"))
+        return problem(request, status=exc.status_code, code=f"http_{exc.status_code}",
+                       title=title, detail=title, headers=getattr(exc, "headers", None))
+
+
+def _field_path(error: dict[str, Any]) -> str:
+    location = [str(part) for part in error.get("loc", ())]
+    if location and location[0] in ("body", "query", "path", "header"):
+        location = location[1:]
+    return ".".join(location) or "body"
+
+
+def _message(error: dict[str, Any]) -> str:
+    kind: str = error.get("type", "")
+    ctx: dict[str, Any] = error.get("ctx") or {}
+    reason = str(ctx.get("error", ""))
+    if kind == "value_error" and reason.endswith("no_contact"):
+        return _("Give at least one contact: e-mail, phone or another id")
+    if kind == "value_error" and reason.endswith("empty_message"):
+        return _("The message is empty")
+    if kind == "value_error" and "email" in reason.lower():
+        return _("Enter a valid e-mail address")
+    messages = {
+        "missing": _("This field is required"),
+        "extra_forbidden": _("Unknown field"),
+        "json_invalid": _("The request body is not valid JSON"),
+        "model_attributes_type": _("Expected a JSON object"),
+        "dict_type": _("Expected a JSON object"),
+        "list_type": _("Expected a list"),
+        "int_parsing": _("Enter a whole number"),
+        "int_type": _("Enter a whole number"),
+        "int_from_float": _("Enter a whole number"),
+        "float_parsing": _("Enter a number"),
+        "bool_parsing": _("Enter true or false"),
+        "bool_type": _("Enter true or false"),
+        "string_type": _("Enter text"),
+        "datetime_parsing": _("Enter a date and time in ISO 8601 format"),
+        "datetime_from_date_parsing": _("Enter a date and time in ISO 8601 format"),
+        "string_pattern_mismatch": _("The value has the wrong format"),
+    }
+    if kind in messages:
+        return messages[kind]
+    if kind == "string_too_short":
+        return (_("This field cannot be empty") if ctx.get("min_length") == 1
+                else _("Enter at least {n} characters").format(n=ctx.get("min_length")))
+    if kind == "string_too_long":
+        return _("Enter at most {n} characters").format(n=ctx.get("max_length"))
+    if kind == "too_long":
+        return _("At most {n} items").format(n=ctx.get("max_length"))
+    if kind == "too_short":
+        return _("At least {n} items").format(n=ctx.get("min_length"))
+    if kind in ("enum", "literal_error"):
+        return _("Choose one of: {options}").format(options=ctx.get("expected", ""))
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        return _("The number is out of range")
+    return str(error.get("msg", _("The value is not valid")))
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(ZabotaError, zabota_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
