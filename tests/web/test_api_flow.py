@@ -86,3 +86,8 @@ def test_metrics_are_exposed(app_client):
     app_client.get("/healthz")
     body = app_client.get("/metrics").text
     assert "zabota_http_requests_total" in body and "zabota_outbox_backlog" in body
+
+
+def test_responses_carry_server_timing(app_client):
+    timing = app_client.get("/healthz").headers["server-timing"]
+    assert timing.startswith("app;dur=") and float(timing.split("=")[1]) >= 0

@@ -44,6 +44,10 @@ class LanguageAndMetrics:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                # Server-side time to the first byte, for benchmarks and browser dev tools.
+                elapsed = (time.perf_counter() - started) * 1000
+                message["headers"] = [*message.get("headers", []),
+                                      (b"server-timing", f"app;dur={elapsed:.2f}".encode())]
             await send(message)
 
         try:
