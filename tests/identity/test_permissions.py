@@ -148,3 +148,25 @@ def test_requests_without_a_valid_token_are_refused(app_client, world):
         response = app_client.get("/api/v1/tickets", headers=headers)
         assert response.status_code == 401
         assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_personal_tokens_are_issued_shown_once_and_revoked(app_client, world, auth_headers,
+                                                            make_agent):
+    admin = auth_headers(make_agent(role=Role.ADMIN))
+    made = app_client.post("/api/v1/api-tokens", headers=admin,
+                           json={"user_id": world["billing_agent"].id, "name": "CRM sync"})
+    assert made.status_code == 201, made.text
+    token = made.json()["token"]
+    integration = {"Authorization": f"Bearer {token}"}
+    assert app_client.get("/api/v1/tickets", headers=integration).status_code == 200
+    listed = app_client.get("/api/v1/api-tokens", headers=admin).json()
+    assert [t["name"] for t in listed] == ["CRM sync"] and "token" not in listed[0]
+    assert app_client.delete(f"/api/v1/api-tokens/{made.json()['id']}",
+                             headers=admin).json()["revoked_at"] is not None
+    assert app_client.get("/api/v1/tickets", headers=integration).status_code == 401
+
+
+def test_logout_revokes_the_token(app_client, world, auth_headers):
+    h = auth_headers(world["alice"])
+    assert app_client.post("/api/v1/auth/logout", headers=h).status_code == 204
+    assert app_client.get("/api/v1/tickets", headers=h).status_code == 401
