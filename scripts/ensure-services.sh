@@ -53,4 +53,14 @@ if ! redis_up; then
   in_ci && { echo "Redis is required in CI and could not be started." >&2; exit 1; }
   echo "Redis not running: its tests will skip."
 fi
+# Browser tests drive Debian's Chromium (Playwright cannot download its own browser here).
+if ! command -v chromium >/dev/null 2>&1; then
+  if in_ci || [ "$(id -u)" = 0 ]; then
+    apt_install chromium || true
+  fi
+  if ! command -v chromium >/dev/null 2>&1; then
+    in_ci && { echo "Chromium is required in CI and could not be installed." >&2; exit 1; }
+    echo "Chromium not installed: browser tests will skip (apt-get install chromium)."
+  fi
+fi
 echo "Services ready."

@@ -54,6 +54,10 @@ def gettext(message: str) -> str:
     return translations(get_language()).gettext(message)
 
 
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return translations(get_language()).ngettext(singular, plural, n)
+
+
 def N_(message: str) -> str:
     """Mark a module-level string for extraction; it is translated where it is shown."""
     return message

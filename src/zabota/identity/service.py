@@ -528,6 +528,15 @@ def list_customers(
     return session.scalars(query).all()
 
 
+def customers_by_id(session: Session, ids: Iterable[int], *, actor: Actor) -> dict[int, Customer]:
+    """Customers for a page of tickets, in one query."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    query = sa.select(Customer).where(Customer.id.in_(wanted), visible_customers(actor))
+    return {c.id: c for c in session.scalars(query)}
+
+
 def merge_customers(session: Session, source_id: int, target_id: int, *, actor: Actor,
                     clock: Clock = SYSTEM_CLOCK) -> Customer:
     """Fold `source` into `target`: identities, tickets and logins move; source stays a stub."""

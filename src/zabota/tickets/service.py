@@ -335,6 +335,12 @@ def status_label(status: Status) -> str:
     return labels[status]
 
 
+def priority_label(priority: Priority) -> str:
+    labels = {Priority.LOW: _("low"), Priority.NORMAL: _("normal"), Priority.HIGH: _("high"),
+              Priority.URGENT: _("urgent")}
+    return labels[priority]
+
+
 def _get_agent(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None or not user.is_active:
@@ -830,3 +836,22 @@ def export_changes(
     # Ordered by each ticket's latest event, a ticket left off this page has its latest
     # event after `last`, so the next call returns it.
     return [by_id[i] for i in ids if i in by_id], str(last)
+
+
+def visible_ticket_exists(session: Session, actor: Actor, ticket_id: int) -> bool:
+    return session.scalar(sa.select(Ticket.id).where(Ticket.id == ticket_id,
+                                                     visible_tickets(actor))) is not None
+
+
+def changed_since(session: Session, *, actor: Actor, after_event_id: int,
+                  limit: int = 50) -> tuple[int, list[int]]:
+    """The newest event id and the visible tickets with events after `after_event_id`
+    (a negative `after_event_id` asks only for the newest id, to start following)."""
+    newest = session.scalar(sa.select(sa.func.max(TicketEvent.id))) or 0
+    if after_event_id < 0 or newest <= after_event_id:
+        return newest, []
+    ids = session.scalars(
+        sa.select(TicketEvent.ticket_id).join(Ticket, Ticket.id == TicketEvent.ticket_id)
+        .where(TicketEvent.id > after_event_id, TicketEvent.id <= newest, visible_tickets(actor))
+        .distinct().limit(limit)).all()
+    return newest, list(ids)

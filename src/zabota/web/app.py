@@ -14,7 +14,9 @@ from zabota.core.db import Database, get_database
 from zabota.core.i18n import pick_language, set_language
 from zabota.core.ratelimit import make_rate_limiter
 from zabota.core.settings import Settings, get_settings
-from zabota.web import ops, problems
+from fastapi.staticfiles import StaticFiles
+
+from zabota.web import ops, problems, ui
 from zabota.web.api.v1 import router as api_v1
 
 
@@ -30,12 +32,16 @@ class LanguageAndMetrics:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        header = next((v.decode("latin-1") for k, v in scope["headers"]
-                       if k == b"accept-language"), None)
+        headers = dict(scope["headers"])
+        header = headers.get(b"accept-language", b"").decode("latin-1") or None
         chosen = pick_language(header, self.default_language)
+        # A language picked in the UI (cookie) wins over the browser's list.
+        cookie = _cookie(headers.get(b"cookie", b"").decode("latin-1"), "zabota_lang")
+        if cookie in ("ru", "en"):
+            chosen = cookie
         state = scope.setdefault("state", {})
         state["language"] = chosen
-        state["explicit_language"] = header is not None
+        state["explicit_language"] = header is not None or cookie is not None
         set_language(chosen)
         started = time.perf_counter()
         status = 500
@@ -56,6 +62,14 @@ class LanguageAndMetrics:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
             ops.observe(scope["method"], path, status, time.perf_counter() - started)
+
+
+def _cookie(header: str, name: str) -> str | None:
+    for part in header.split(";"):
+        key, _sep, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -82,5 +96,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     problems.install(app)
     app.include_router(ops.router)
     app.include_router(api_v1, prefix="/api/v1")
+    app.include_router(ui.router)
+    app.mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")
     app.add_middleware(LanguageAndMetrics, default_language=settings.default_language)
     return app

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zabota.core.errors import InvalidInput, RateLimited, ZabotaError
@@ -26,10 +26,34 @@ def problem(request: Request, *, status: int, code: str, title: str, detail: str
     return JSONResponse(body, status, media_type=PROBLEM, headers=headers)
 
 
-def zabota_error(request: Request, exc: Exception) -> JSONResponse:
+def _wants_html(request: Request) -> bool:
+    """UI pages get an HTML error page; the API and machines get problem+json."""
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get(
+        "accept", "")
+
+
+def _html_error(request: Request, status: int, title: str, detail: str) -> Response:
+    from zabota.web.ui.common import render
+
+    return render(request, "error.html", {"title": title, "detail": detail},
+                  status_code=status)
+
+
+def login_required(request: Request, exc: Exception) -> Response:
+    from urllib.parse import quote
+
+    from zabota.web.ui.common import LoginRequired
+
+    assert isinstance(exc, LoginRequired)
+    return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
+
+
+def zabota_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ZabotaError)
     with language(_language(request)):
         title = _(exc.title)
+        if _wants_html(request):
+            return _html_error(request, exc.status, title, exc.detail or title)
         headers = ({"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited)
                    else None)
         return problem(request, status=exc.status, code=exc.code, title=title,
@@ -47,12 +71,14 @@ def validation_error(request: Request, exc: Exception) -> JSONResponse:
                        errors=errors)
 
 
-def http_error(request: Request, exc: Exception) -> JSONResponse:
+def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     with language(_language(request)):
         titles = {404: _("Not found"), 405: _("This method is not allowed here"),
                   401: _("Sign in first"), 413: _("The request is too large")}
         title = titles.get(exc.status_code, _("The request cannot be processed"))
+        if _wants_html(request):
+            return _html_error(request, exc.status_code, title, title)
         return problem(request, status=exc.status_code, code=f"http_{exc.status_code}",
                        title=title, detail=title, headers=getattr(exc, "headers", None))
 
@@ -67,7 +93,7 @@ def _field_path(error: dict[str, Any]) -> str:
 def _message(error: dict[str, Any]) -> str:
     kind: str = error.get("type", "")
     ctx: dict[str, Any] = error.get("ctx") or {}
-    reason = str(ctx.get("error", ""))
+    reason = str(ctx.get("error", "")) + str(ctx.get("reason", ""))
     if kind == "value_error" and reason.endswith("no_contact"):
         return _("Give at least one contact: e-mail, phone or another id")
     if kind == "value_error" and reason.endswith("empty_message"):
@@ -111,6 +137,9 @@ def _message(error: dict[str, Any]) -> str:
 
 
 def install(app: FastAPI) -> None:
+    from zabota.web.ui.common import LoginRequired
+
+    app.add_exception_handler(LoginRequired, login_required)
     app.add_exception_handler(ZabotaError, zabota_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -1,0 +1,207 @@
+"""The agent workspace: inbox views, the ticket page, replies and changes, live updates."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
+from zabota.core.db import Database
+from zabota.core.errors import ZabotaError
+from zabota.core.i18n import N_, _
+from zabota.identity import service as identity
+from zabota.identity.permissions import Actor
+from zabota.tickets import service as tickets
+from zabota.tickets.models import Priority, Status
+from zabota.web.ui.common import (
+    StaffActor,
+    UISession,
+    check_csrf,
+    error_text,
+    field_errors,
+    redirect,
+    render,
+)
+
+router = APIRouter(prefix="/agent")
+WORKING = [Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD]
+VIEWS: dict[str, tuple[str, dict[str, Any]]] = {
+    "mine": (N_("My open"), {"status": WORKING}),
+    "unassigned": (N_("Unassigned in my teams"), {"status": [Status.NEW, Status.OPEN],
+                                                  "unassigned": True}),
+    "open": (N_("All open"), {"status": [Status.NEW, Status.OPEN]}),
+    "pending": (N_("Pending"), {"status": [Status.PENDING, Status.ON_HOLD]}),
+    "solved": (N_("Recently solved"), {"status": [Status.SOLVED]}),
+}
+
+
+def _filter(view: str, actor: Actor, q: str | None) -> tickets.TicketFilter:
+    _title, params = VIEWS.get(view, VIEWS["mine"])
+    flt = tickets.TicketFilter(**params, q=q or None)
+    if view == "mine":
+        flt.assignee_id = actor.id
+    return flt
+
+
+def _inbox_context(session: UISession, actor: Actor, view: str, q: str | None,
+                   cursor: str | None) -> dict[str, Any]:
+    view = view if view in VIEWS else "mine"
+    rows, next_cursor = tickets.list_tickets(session, _filter(view, actor, q), actor=actor,
+                                             cursor=cursor, limit=25)
+    customers = identity.customers_by_id(session, {t.customer_id for t in rows}, actor=actor)
+    users = {u.id: u for u in identity.list_users(session, actor=actor)}
+    return {"tickets": rows, "next_cursor": next_cursor, "customers": customers,
+            "users": users, "view": view, "views": VIEWS, "q": q or ""}
+
+
+@router.get("")
+def inbox(request: Request, session: UISession, actor: StaffActor, view: str = "mine",
+          q: Annotated[str | None, Query(max_length=200)] = None,
+          cursor: Annotated[str | None, Query(max_length=500)] = None) -> Response:
+    try:
+        context = _inbox_context(session, actor, view, q, cursor)
+    except ZabotaError as exc:
+        context = {**_inbox_context(session, actor, view, q, None), "error": error_text(exc)}
+    return render(request, "agent/inbox.html", context)
+
+
+@router.get("/rows")
+def inbox_rows(request: Request, session: UISession, actor: StaffActor, view: str = "mine",
+               q: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+    """The inbox table alone, for live refresh."""
+    return render(request, "agent/_rows.html", _inbox_context(session, actor, view, q, None))
+
+
+def _ticket_context(session: UISession, actor: Actor, ticket_id: int) -> dict[str, Any]:
+    ticket = tickets.get_ticket_for(session, actor, ticket_id)
+    messages = tickets.list_messages(session, ticket_id, actor=actor)
+    events = tickets.list_events(session, ticket_id, actor=actor)
+    customer = identity.get_customer(session, ticket.customer_id, actor=actor)
+    others, _cursor = tickets.list_tickets(
+        session, tickets.TicketFilter(customer_id=customer.id), actor=actor, limit=10)
+    return {
+        "ticket": ticket, "messages": messages, "events": events, "customer": customer,
+        "other_tickets": [t for t in others if t.id != ticket.id],
+        "users": {u.id: u for u in identity.list_users(session, actor=actor)},
+        "teams": identity.list_teams(session, actor=actor),
+        "statuses": [Status(s) for s in [ticket.status, *tickets.TRANSITIONS[ticket.status]]],
+        "priorities": list(Priority),
+        "last_event_id": events[-1].id if events else 0,
+    }
+
+
+@router.get("/tickets/{ticket_id}")
+def ticket_page(ticket_id: int, request: Request, session: UISession,
+                actor: StaffActor) -> Response:
+    return render(request, "agent/ticket.html", _ticket_context(session, actor, ticket_id))
+
+
+@router.get("/tickets/{ticket_id}/timeline")
+def ticket_timeline(ticket_id: int, request: Request, session: UISession,
+                    actor: StaffActor) -> Response:
+    return render(request, "agent/_timeline.html", _ticket_context(session, actor, ticket_id))
+
+
+def _rerender(request: Request, session: UISession, actor: Actor, ticket_id: int,
+              exc: ZabotaError, form: dict[str, Any]) -> Response:
+    session.rollback()
+    context = _ticket_context(session, actor, ticket_id)
+    context.update(error=error_text(exc), errors=field_errors(exc), form=form)
+    return render(request, "agent/ticket.html", context, status_code=exc.status)
+
+
+@router.post("/tickets/{ticket_id}/reply")
+def reply(ticket_id: int, request: Request, session: UISession, actor: StaffActor,
+          text: Annotated[str, Form(max_length=100_000)] = "",
+          internal: Annotated[bool, Form()] = False,
+          status: Annotated[str, Form(max_length=16)] = "",
+          csrf_token: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, csrf_token)
+    try:
+        tickets.add_message(session, ticket_id, tickets.NewMessage(text=text,
+                                                                   is_internal=internal),
+                            actor=actor)
+        if status:
+            tickets.update_ticket(session, ticket_id, {"status": Status(status)}, actor=actor)
+        session.commit()
+    except ZabotaError as exc:
+        return _rerender(request, session, actor, ticket_id, exc,
+                         {"text": text, "internal": internal})
+    except ValueError:
+        return _rerender(request, session, actor, ticket_id,
+                         ZabotaError(_("Unknown status")), {"text": text})
+    return redirect(f"/agent/tickets/{ticket_id}")
+
+
+@router.post("/tickets/{ticket_id}/update")
+def update(ticket_id: int, request: Request, session: UISession, actor: StaffActor,
+           status: Annotated[str, Form(max_length=16)] = "",
+           priority: Annotated[str, Form(max_length=16)] = "",
+           assignee_id: Annotated[str, Form(max_length=20)] = "",
+           tags: Annotated[str, Form(max_length=1000)] = "",
+           csrf_token: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, csrf_token)
+    form = {"status": status, "priority": priority, "assignee_id": assignee_id, "tags": tags}
+    try:
+        changes: dict[str, Any] = {"status": Status(status), "priority": Priority(priority),
+                                   "assignee_id": int(assignee_id) if assignee_id else None,
+                                   "tags": [t for t in tags.replace(",", " ").split() if t]}
+        tickets.update_ticket(session, ticket_id, changes, actor=actor)
+        session.commit()
+    except ValueError:
+        return _rerender(request, session, actor, ticket_id,
+                         ZabotaError(_("Some fields are not valid")), form)
+    except ZabotaError as exc:
+        return _rerender(request, session, actor, ticket_id, exc, form)
+    return redirect(f"/agent/tickets/{ticket_id}")
+
+
+@router.post("/tickets/{ticket_id}/transfer")
+def transfer(ticket_id: int, request: Request, session: UISession, actor: StaffActor,
+             team_id: Annotated[str, Form(max_length=20)] = "",
+             reason: Annotated[str, Form(max_length=500)] = "",
+             csrf_token: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, csrf_token)
+    form = {"team_id": team_id, "reason": reason}
+    try:
+        if not reason.strip():
+            raise ZabotaError(_("Say why the ticket is transferred"),
+                              errors=[{"field": "reason", "message": _("This field is required")}])
+        tickets.transfer_ticket(session, ticket_id, actor=actor, reason=reason.strip(),
+                                team_id=int(team_id) if team_id else None)
+        session.commit()
+    except ValueError:
+        return _rerender(request, session, actor, ticket_id,
+                         ZabotaError(_("Choose a team")), form)
+    except ZabotaError as exc:
+        return _rerender(request, session, actor, ticket_id, exc, form)
+    if tickets.visible_ticket_exists(session, actor, ticket_id):
+        return redirect(f"/agent/tickets/{ticket_id}")
+    return redirect("/agent")
+
+
+@router.get("/live")
+async def live(request: Request, actor: StaffActor, after: int = 0) -> StreamingResponse:
+    """Server-sent events: the ids of tickets the agent can see that changed since `after`."""
+    database: Database = request.app.state.database
+
+    async def stream() -> AsyncIterator[str]:
+        last = after if after > 0 else -1
+        yield "retry: 3000\n\n"
+        while not await request.is_disconnected():
+            def poll() -> tuple[int, list[int]]:
+                with database.read_sessions() as session:
+                    return tickets.changed_since(session, actor=actor, after_event_id=last)
+
+            newest, changed = await asyncio.to_thread(poll)
+            if changed:
+                yield f"event: changed\ndata: {json.dumps({'tickets': changed, 'last': newest})}\n\n"
+            last = newest
+            await asyncio.sleep(1.5)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store"})
