@@ -723,8 +723,8 @@ SORTS: dict[str, Any] = {
 }
 
 
-def _filtered(query: sa.Select[tuple[Ticket]], flt: TicketFilter, *, actor: Actor,
-              session: Session) -> sa.Select[tuple[Ticket]]:
+def _filtered(query: sa.Select[Any], flt: TicketFilter, *, actor: Actor,
+              session: Session) -> sa.Select[Any]:
     conditions: list[sa.ColumnElement[bool]] = [visible_tickets(actor)]
     if flt.status:
         conditions.append(Ticket.status.in_(flt.status))
@@ -757,6 +757,12 @@ def _filtered(query: sa.Select[tuple[Ticket]], flt: TicketFilter, *, actor: Acto
             flt.q, include_internal=actor.can(Permission.WORK_TICKETS))
         conditions.append(Ticket.id.in_(matching) if matching is not None else sa.false())
     return query.where(*conditions)
+
+
+def count_tickets(session: Session, flt: TicketFilter, *, actor: Actor, cap: int = 1000) -> int:
+    """How many tickets match, counting at most `cap` (an inbox shows "999+", not a scan)."""
+    capped = _filtered(sa.select(Ticket.id), flt, actor=actor, session=session).limit(cap)
+    return session.scalar(sa.select(sa.func.count()).select_from(capped.subquery())) or 0
 
 
 def encode_cursor(values: Sequence[object]) -> str:

@@ -17,8 +17,7 @@
     source.addEventListener("changed", (event) => {
       const data = JSON.parse(event.data);
       if (root.dataset.live === "inbox") {
-        const params = new URLSearchParams({ view: root.dataset.view || "mine", q: root.dataset.q || "" });
-        refresh("/agent/rows?" + params.toString(), "rows");
+        refresh("/agent/rows?" + (root.dataset.params || ""), "rows");
       } else if (root.dataset.live === "ticket" && data.tickets.includes(Number(root.dataset.ticket))) {
         refresh("/agent/tickets/" + root.dataset.ticket + "/timeline", "timeline");
       }
@@ -37,5 +36,6 @@
     if (event.key === "/") { const q = document.getElementById("q"); if (q) { event.preventDefault(); q.focus(); } }
     if (event.key === "r") { const r = document.getElementById("reply-text"); if (r) { event.preventDefault(); r.focus(); } }
     if (event.key === "g") { window.location.href = "/agent"; }
+    if (event.key === "?") { const help = document.getElementById("shortcuts"); if (help) help.showModal(); }
   });
 })();

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from zabota.core.db import Database
@@ -16,7 +19,8 @@ from zabota.core.i18n import N_, _
 from zabota.identity import service as identity
 from zabota.identity.permissions import Actor
 from zabota.tickets import service as tickets
-from zabota.tickets.models import Priority, Status
+from zabota.tickets import export as ticket_export
+from zabota.tickets.models import Channel, Priority, Status
 from zabota.web.ui.common import (
     StaffActor,
     UISession,
@@ -28,6 +32,7 @@ from zabota.web.ui.common import (
 )
 
 router = APIRouter(prefix="/agent")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 WORKING = [Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD]
 VIEWS: dict[str, tuple[str, dict[str, Any]]] = {
     "mine": (N_("My open"), {"status": WORKING}),
@@ -39,41 +44,154 @@ VIEWS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def _filter(view: str, actor: Actor, q: str | None) -> tickets.TicketFilter:
-    _title, params = VIEWS.get(view, VIEWS["mine"])
-    flt = tickets.TicketFilter(**params, q=q or None)
-    if view == "mine":
-        flt.assignee_id = actor.id
-    return flt
+@dataclass
+class InboxQuery:
+    """The inbox's URL parameters: a view plus optional filters, all from the query string."""
+
+    view: str = "mine"
+    q: str = ""
+    status: list[str] = field(default_factory=list)
+    priority: list[str] = field(default_factory=list)
+    team_id: str = ""
+    assignee_id: str = ""
+    channel: str = ""
+    tag: str = ""
+    category: str = ""
+    created_from: str = ""
+    created_to: str = ""
+
+    def to_filter(self, actor: Actor) -> tickets.TicketFilter:
+        """Raises ValueError on a malformed value; the page then says which."""
+        view = self.view if self.view in VIEWS else "mine"
+        _title, params = VIEWS[view]
+        flt = tickets.TicketFilter(**params, q=self.q or None)
+        if view == "mine":
+            flt.assignee_id = actor.id
+        if self.status:
+            flt.status = [Status(s) for s in self.status]
+        if self.priority:
+            flt.priority = [Priority(p) for p in self.priority]
+        if self.team_id:
+            flt.team_id = int(self.team_id)
+        if self.assignee_id:
+            flt.assignee_id = int(self.assignee_id)
+        if self.channel:
+            flt.channel = Channel(self.channel)
+        flt.tag = self.tag or None
+        flt.category = self.category or None
+        if self.created_from:
+            flt.created_from = datetime.combine(date.fromisoformat(self.created_from), time(),
+                                                tzinfo=UTC)
+        if self.created_to:
+            flt.created_to = datetime.combine(date.fromisoformat(self.created_to), time(),
+                                              tzinfo=UTC) + timedelta(days=1)
+        return flt
+
+    def params(self, **override: str) -> str:
+        values = {k: v for k, v in asdict(self).items() if v}
+        values.update({k: v for k, v in override.items()})
+        return urlencode({k: v for k, v in values.items() if v}, doseq=True)
 
 
-def _inbox_context(session: UISession, actor: Actor, view: str, q: str | None,
+def inbox_query(view: str = "mine", q: Annotated[str, Query(max_length=200)] = "",
+                status: Annotated[list[str] | None, Query(max_length=8)] = None,
+                priority: Annotated[list[str] | None, Query(max_length=4)] = None,
+                team_id: Annotated[str, Query(max_length=20)] = "",
+                assignee_id: Annotated[str, Query(max_length=20)] = "",
+                channel: Annotated[str, Query(max_length=16)] = "",
+                tag: Annotated[str, Query(max_length=64)] = "",
+                category: Annotated[str, Query(max_length=100)] = "",
+                created_from: Annotated[str, Query(max_length=10)] = "",
+                created_to: Annotated[str, Query(max_length=10)] = "") -> InboxQuery:
+    return InboxQuery(view, q, status or [], priority or [], team_id, assignee_id, channel, tag,
+                      category, created_from, created_to)
+
+
+InboxParams = Annotated[InboxQuery, Depends(inbox_query)]
+
+
+def _inbox_context(session: UISession, actor: Actor, query: InboxQuery,
                    cursor: str | None) -> dict[str, Any]:
-    view = view if view in VIEWS else "mine"
-    rows, next_cursor = tickets.list_tickets(session, _filter(view, actor, q), actor=actor,
-                                             cursor=cursor, limit=25)
+    try:
+        flt = query.to_filter(actor)
+        rows, next_cursor = tickets.list_tickets(session, flt, actor=actor, cursor=cursor,
+                                                 limit=25)
+        error = None
+    except ValueError:
+        rows, next_cursor, error = [], None, _("Some filter values are not valid")
     customers = identity.customers_by_id(session, {t.customer_id for t in rows}, actor=actor)
     users = {u.id: u for u in identity.list_users(session, actor=actor)}
+    counts = {key: tickets.count_tickets(session, InboxQuery(view=key).to_filter(actor),
+                                         actor=actor) for key in VIEWS}
     return {"tickets": rows, "next_cursor": next_cursor, "customers": customers,
-            "users": users, "view": view, "views": VIEWS, "q": q or ""}
+            "users": users, "view": query.view if query.view in VIEWS else "mine",
+            "views": VIEWS, "q": query.q, "query": query, "counts": counts,
+            "teams": identity.list_teams(session, actor=actor), "statuses": list(Status),
+            "priorities": list(Priority), "channels": list(Channel), "error": error}
 
 
 @router.get("")
-def inbox(request: Request, session: UISession, actor: StaffActor, view: str = "mine",
-          q: Annotated[str | None, Query(max_length=200)] = None,
-          cursor: Annotated[str | None, Query(max_length=500)] = None) -> Response:
+def inbox(request: Request, session: UISession, actor: StaffActor, query: InboxParams,
+          cursor: Annotated[str | None, Query(max_length=500)] = None,
+          done: int | None = None, failed: int | None = None) -> Response:
     try:
-        context = _inbox_context(session, actor, view, q, cursor)
+        context = _inbox_context(session, actor, query, cursor)
     except ZabotaError as exc:
-        context = {**_inbox_context(session, actor, view, q, None), "error": error_text(exc)}
+        context = {**_inbox_context(session, actor, query, None), "error": error_text(exc)}
+    if done is not None:
+        context["notice"] = _("Updated: {done}, not changed: {failed}").format(
+            done=done, failed=failed or 0)
     return render(request, "agent/inbox.html", context)
 
 
 @router.get("/rows")
-def inbox_rows(request: Request, session: UISession, actor: StaffActor, view: str = "mine",
-               q: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+def inbox_rows(request: Request, session: UISession, actor: StaffActor,
+               query: InboxParams) -> Response:
     """The inbox table alone, for live refresh."""
-    return render(request, "agent/_rows.html", _inbox_context(session, actor, view, q, None))
+    return render(request, "agent/_rows.html", _inbox_context(session, actor, query, None))
+
+
+@router.get("/export.{fmt}")
+def export(fmt: str, session: UISession, actor: StaffActor, query: InboxParams) -> Response:
+    """The current view as CSV or XLSX, one row per ticket with its custom fields."""
+    try:
+        header, rows = ticket_export.ticket_rows(session, query.to_filter(actor), actor=actor)
+    except ValueError:
+        raise ZabotaError(_("Some filter values are not valid")) from None
+    if fmt == "csv":
+        return Response(ticket_export.to_csv(header, rows), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="tickets.csv"'})
+    if fmt == "xlsx":
+        return Response(ticket_export.to_xlsx(header, rows), media_type=XLSX, headers={
+            "Content-Disposition": 'attachment; filename="tickets.xlsx"'})
+    raise ZabotaError(_("Export as csv or xlsx"))
+
+
+@router.post("/bulk")
+def bulk(request: Request, session: UISession, actor: StaffActor,
+         ids: Annotated[list[int] | None, Form()] = None,
+         status: Annotated[str, Form(max_length=16)] = "",
+         assignee_id: Annotated[str, Form(max_length=20)] = "",
+         add_tag: Annotated[str, Form(max_length=64)] = "",
+         back: Annotated[str, Form(max_length=2000)] = "",
+         csrf_token: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, csrf_token)
+    changes: dict[str, Any] = {}
+    try:
+        if status:
+            changes["status"] = Status(status)
+        if assignee_id:
+            changes["assignee_id"] = None if assignee_id == "none" else int(assignee_id)
+    except ValueError:
+        raise ZabotaError(_("Some fields are not valid")) from None
+    if add_tag.strip():
+        changes["add_tags"] = [add_tag.strip()]
+    results = tickets.bulk_update(session, ids or [], changes, actor=actor) if changes else []
+    session.commit()
+    done = sum(r.ok for r in results)
+    target = back if back.startswith("/agent") else "/agent"
+    separator = "&" if "?" in target else "?"
+    return redirect(f"{target}{separator}done={done}&failed={len(results) - done}")
 
 
 def _ticket_context(session: UISession, actor: Actor, ticket_id: int) -> dict[str, Any]:
