@@ -127,9 +127,9 @@ def login(page: Any, site: Site, email: str) -> None:
 
 def api_token(site: Site, email: str) -> str:
     with site.database.session_scope() as session:
-        from zabota.identity.models import Customer, User
-
         import sqlalchemy as sa
+
+        from zabota.identity.models import Customer, User
 
         user = session.scalar(sa.select(User).where(User.email == email))
         if user is not None:

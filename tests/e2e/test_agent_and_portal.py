@@ -141,3 +141,41 @@ def test_hostile_html_never_runs_in_the_agents_browser(browser, site):
     assert page.evaluate("window.__xss") is None
     assert dialogs == []
     ctx.close()
+
+
+def test_hostile_input_through_every_form_stays_text(browser, site):
+    payload = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
+    customer_ctx = browser.new_context(locale="ru-RU")
+    customer = customer_ctx.new_page()
+    login(customer, site, site.customer_email)
+    customer.goto(f"{site.url}/portal/new")
+    customer.get_by_label("Тема").fill("XSS " + payload)
+    customer.get_by_label("Опишите проблему").fill(payload)
+    customer.get_by_role("button", name="Отправить обращение").click()
+    customer.get_by_label("Добавить комментарий").fill(payload)
+    customer.get_by_role("button", name="Отправить").click()
+    tid = customer.url.rstrip("/").rsplit("/", 1)[1]
+    assert customer.evaluate("window.__xss") is None
+
+    agent_ctx = browser.new_context(locale="ru-RU")
+    agent = agent_ctx.new_page()
+    dialogs: list[str] = []
+    agent.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    login(agent, site, site.admin_email)
+    agent.goto(f"{site.url}/agent/tickets/{tid}")
+    agent.get_by_label(re.compile("Ответ через")).fill(payload)
+    agent.get_by_label("Внутренняя заметка").check()
+    agent.get_by_role("button", name="Отправить").click()
+    agent.get_by_label("Теги").fill(payload)
+    agent.get_by_role("button", name="Сохранить").first.click()
+    agent.get_by_label("Заметки о клиенте").fill(payload)
+    agent.get_by_role("button", name="Сохранить заметки").click()
+    agent.goto(f"{site.url}/agent?view=open&q=XSS")
+    agent.goto(f"{site.url}/agent/tickets/{tid}")
+    expect(agent.locator(".timeline .msg")).to_have_count(3)
+    expect(agent.locator("h1")).to_contain_text("<img src=x")  # shown as text
+    assert agent.evaluate("window.__xss") is None and dialogs == []
+    customer.reload()
+    assert customer.evaluate("window.__xss") is None
+    agent_ctx.close()
+    customer_ctx.close()

@@ -72,3 +72,13 @@ def test_customer_api_create_conflict_and_merge(app_client, make_agent, auth_hea
     assert merged.status_code == 200
     assert {i["value"] for i in merged.json()["identities"]} == {
         "petr@example.org", "+79160000001", "p2@example.org"}
+
+
+def test_customer_search_folds_cyrillic_case_and_escapes_wildcards(session, make_customer):
+    olga = make_customer("olga@example.org", name="Ольга Петрова")
+    make_customer("x@example.org", name="100% Иван_Иванов")
+    found = identity.list_customers(session, actor=SYSTEM, q="ольга")
+    assert [c.id for c in found] == [olga.id]
+    assert [c.name for c in identity.list_customers(session, actor=SYSTEM, q="%")] == [
+        "100% Иван_Иванов"]
+    assert identity.list_customers(session, actor=SYSTEM, q="в_н") == []  # "_" is literal

@@ -170,3 +170,22 @@ def test_logout_revokes_the_token(app_client, world, auth_headers):
     h = auth_headers(world["alice"])
     assert app_client.post("/api/v1/auth/logout", headers=h).status_code == 204
     assert app_client.get("/api/v1/tickets", headers=h).status_code == 401
+
+
+def test_the_last_admin_cannot_be_demoted_and_escalation_cannot_loop(session, make_agent,
+                                                                      make_team):
+    from zabota.core.errors import ZabotaError
+
+    admin = make_agent(role=Role.ADMIN)
+    me = identity.actor_for_user(admin)
+    with pytest.raises(ZabotaError) as caught:
+        identity.update_user(session, admin.id, actor=me, role=Role.AGENT)
+    assert caught.value.data["errors"][0]["field"] == "role"
+    make_agent(role=Role.ADMIN)
+    identity.update_user(session, admin.id, actor=me, role=Role.AGENT)
+    a, b = make_team("A"), make_team("B")
+    identity.update_team(session, a.id, actor=SYSTEM, escalation_team_id=b.id)
+    with pytest.raises(ZabotaError):
+        identity.update_team(session, b.id, actor=SYSTEM, escalation_team_id=a.id)
+    with pytest.raises(ZabotaError):
+        identity.update_team(session, a.id, actor=SYSTEM, escalation_team_id=a.id)

@@ -111,3 +111,52 @@ def test_pages_need_a_login_and_customers_stay_in_the_portal(app_client, desk, m
     assert app_client.get("/agent", headers={"Accept": "text/html"}).status_code == 403
     assert identity.get_customer(session, customer.id, actor=identity.actor_for_customer(
         customer)).id == customer.id
+
+
+def test_saved_views_updated_markers_and_presence(app_client, desk, make_agent, session):
+    login(app_client, desk["agent"].email)
+    inbox = app_client.get("/agent", params={"view": "open", "priority": "high"}).text
+    saved = app_client.post("/agent/views", data={
+        "name": "Срочные", "params": "view=open&priority=high", "csrf_token": csrf_of(inbox)})
+    assert saved.status_code == 200 and "Срочные" in saved.text
+    empty = app_client.post("/agent/views", data={"name": " ", "params": "view=open",
+                                                  "csrf_token": csrf_of(inbox)})
+    assert empty.status_code == 422 and "Обязательное поле" in empty.text
+
+    assert 'class="dot"' in app_client.get("/agent").text  # never opened: marked
+    page = app_client.get(f"/agent/tickets/{desk['mine'].id}").text
+    assert 'class="dot"' not in app_client.get("/agent").text
+
+    token = csrf_of(page)
+    alone = app_client.post(f"/agent/tickets/{desk['mine'].id}/presence",
+                            data={"state": "viewing", "csrf_token": token}).json()
+    assert alone == {"others": []}
+    board = app_client.app.state.presence
+    board.beat(desk["mine"].id, desk["other"].id, "Коллега", "replying")
+    both = app_client.post(f"/agent/tickets/{desk['mine'].id}/presence",
+                           data={"state": "viewing", "csrf_token": token}).json()
+    assert both == {"others": [{"name": "Коллега", "state": "replying"}]}
+    hidden = app_client.post(f"/agent/tickets/{desk['hidden'].id}/presence",
+                             data={"state": "viewing", "csrf_token": token},
+                             headers={"Accept": "text/html"})
+    assert hidden.status_code == 404
+
+
+def test_reply_with_attachment_and_customer_notes(app_client, desk, settings, session):
+    login(app_client, desk["agent"].email)
+    ticket = desk["mine"]
+    token = csrf_of(app_client.get(f"/agent/tickets/{ticket.id}").text)
+    sent = app_client.post(f"/agent/tickets/{ticket.id}/reply",
+                           data={"text": "Акт во вложении", "csrf_token": token},
+                           files={"files": ("акт.pdf", b"%PDF-1.4", "application/pdf")})
+    assert sent.status_code == 200
+    link = re.search(r'href="(/files/\d+)">акт.pdf', sent.text)
+    assert link and app_client.get(link.group(1)).content == b"%PDF-1.4"
+    too_big = app_client.post(f"/agent/tickets/{ticket.id}/reply",
+                              data={"text": "Большой файл", "csrf_token": token},
+                              files={"files": ("x.exe", b"MZ", "application/x-msdownload")})
+    assert too_big.status_code == 422 and "Большой файл" in too_big.text
+    notes = app_client.post(f"/agent/customers/{ticket.customer_id}/notes", data={
+        "notes": "Предпочитает звонки", "back": f"/agent/tickets/{ticket.id}",
+        "csrf_token": token})
+    assert "Предпочитает звонки" in notes.text

@@ -92,8 +92,16 @@ def add(session: Session, event: DomainEvent) -> OutboxEvent:
     return row
 
 
+def after_commit(session: Session, callback: Callable[[], object]) -> None:
+    """Run `callback` once the session's transaction commits (dropped on rollback): for side
+    effects such as e-mail that must not leave before the change they report is stored."""
+    session.info.setdefault("after_commit", []).append(callback)
+
+
 @sa_event.listens_for(Session, "after_commit")
 def _wake_dispatcher(session: Session) -> None:
+    for callback in session.info.pop("after_commit", []):
+        callback()
     if session.info.pop("outbox_written", False):
         for callback in _wakeups:
             callback()
@@ -102,6 +110,7 @@ def _wake_dispatcher(session: Session) -> None:
 @sa_event.listens_for(Session, "after_rollback")
 def _forget_rolled_back(session: Session) -> None:
     session.info.pop("outbox_written", None)
+    session.info.pop("after_commit", None)
 
 
 BACKOFF_BASE = timedelta(seconds=5)

@@ -42,6 +42,20 @@ class Settings(BaseSettings):
     admin_password: str | None = None
 
     huey_immediate: bool = False
+
+    # Outbound system mail (magic links, notifications). No host: messages are written as
+    # .eml files under data_dir/mail, so `make run` needs no mail server. The names
+    # ZABOTA_SMTP_* are kept for the built-in SMTP receiver.
+    mail_host: str | None = None
+    mail_port: int = Field(default=587, gt=0, lt=65536)
+    mail_user: str | None = None
+    mail_password: str | None = None
+    mail_from: str = "Zabota <noreply@zabota.local>"
+    mail_starttls: bool = True
+    mail_use_tls: bool = False
+    mail_timeout_seconds: float = Field(default=30.0, gt=0)
+    # The address people reach us at, for links in e-mails; empty: the request's own address.
+    public_url: str | None = None
     outbox_max_attempts: int = Field(default=8, gt=0)
 
     @property
@@ -49,6 +63,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'zabota.db'}"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
 
     @property
     def attachments_path(self) -> Path:

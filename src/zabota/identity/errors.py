@@ -44,3 +44,28 @@ class IdentityTaken(Conflict):
 
 class CannotMergeIntoItself(ZabotaError):
     status, code, title = 422, "merge_into_itself", N_("A record cannot be merged into itself")
+
+
+class OtpRequired(NotAuthenticated):
+    """The password was right; the account also asks for a one-time code."""
+
+    code, title = "otp_required", N_("Enter the 6-digit code from your authenticator app")
+
+    def __init__(self, *, user_id: int = 0, fingerprint: str = "") -> None:
+        super().__init__(None)
+        # Attributes, not problem data: the API answer must not name the account.
+        self.user_id = user_id
+        self.fingerprint = fingerprint
+
+
+class BadOtp(NotAuthenticated):
+    code, title = "bad_otp", N_("The code is wrong or has expired; enter the current code")
+
+
+class TotpAlreadyEnabled(Conflict):
+    code, title = "totp_enabled", N_("Two-factor authentication is already on")
+
+
+class LoginLinkInvalid(ZabotaError):
+    status, code, title = 400, "login_link_invalid", N_(
+        "This sign-in link has expired or has already been used")

@@ -79,6 +79,10 @@ class User(Base):
     presence: Mapped[Presence] = mapped_column(_enum(Presence), default=Presence.OFFLINE)
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
+    # Two-factor authentication: the base32 TOTP secret, and the last time step accepted, so
+    # a code seen once (shoulder, screen share) cannot be replayed (RFC 6238 §5.2).
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
 
     teams: Mapped[list[Team]] = relationship(
         secondary=team_members, back_populates="members", lazy="selectin"
@@ -130,6 +134,10 @@ class Customer(Base):
     notes: Mapped[str] = mapped_column(sa.Text, default="")
     merged_into_id: Mapped[int | None] = mapped_column(sa.ForeignKey("customers.id"))
     created_at: Mapped[datetime]
+    # Sign-in links carry this number; using one bumps it, so every link works once.
+    login_nonce: Mapped[int] = mapped_column(default=0, server_default="0")
+    # A password chosen at sign-up; it takes effect only when the e-mailed link is followed.
+    pending_password_hash: Mapped[str | None] = mapped_column(sa.String(200))
 
     identities: Mapped[list[ChannelIdentity]] = relationship(
         back_populates="customer", lazy="selectin", order_by="ChannelIdentity.id"

@@ -26,6 +26,9 @@ class Out(BaseModel):
 class TokenRequest(In):
     email: Annotated[str, Field(min_length=3, max_length=254)]
     password: Annotated[str, Field(min_length=1, max_length=200)]
+    otp: Annotated[str | None, Field(
+        default=None, max_length=10,
+        description="The 6-digit code of an account with two-factor authentication")] = None
 
 
 class TokenOut(Out):
@@ -91,8 +94,11 @@ class UserOut(Out):
     created_at: datetime
 
 
+TeamName = Annotated[str, Field(min_length=1, max_length=120)]
+
+
 class TeamCreate(In):
-    name: Name
+    name: TeamName
     description: Annotated[str, Field(max_length=500)] = ""
     email: EmailStr | None = None
     escalation_team_id: int | None = None
@@ -100,7 +106,7 @@ class TeamCreate(In):
 
 
 class TeamUpdate(In):
-    name: Name | None = None
+    name: TeamName | None = None
     description: Annotated[str, Field(max_length=500)] | None = None
     email: EmailStr | None = None
     escalation_team_id: int | None = None

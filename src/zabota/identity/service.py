@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from zoneinfo import available_timezones
 
+import pyotp
 import sqlalchemy as sa
 import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from zabota.core.clock import SYSTEM_CLOCK, Clock, as_utc
-from zabota.core.errors import field_error
+from zabota.core.errors import InvalidInput, field_error
 from zabota.core.i18n import _
 from zabota.identity import errors
 from zabota.identity.models import (
@@ -74,14 +77,22 @@ def _new_token(
 
 
 def issue_access_token(
-    session: Session, email: str, password: str, *, ttl: timedelta, clock: Clock = SYSTEM_CLOCK,
+    session: Session, email: str, password: str, *, ttl: timedelta, otp: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> tuple[str, ApiToken]:
-    """Exchange e-mail and password (staff or customer) for a bearer token."""
+    """Exchange e-mail and password (staff or customer) for a bearer token.
+
+    Staff with two-factor authentication also give `otp`; without it, OtpRequired.
+    """
     email = normalize_email(email)
     user = session.scalar(sa.select(User).where(User.email == email, User.is_active))
     if user is not None:
         if not verify_password(user.password_hash, password):
             raise errors.BadCredentials()
+        if user.totp_secret is not None:
+            if not otp:
+                raise errors.OtpRequired(user_id=user.id, fingerprint=login_fingerprint(user))
+            check_totp(session, user, otp, clock=clock)
         log.info("auth.token_issued", user_id=user.id)
         return _new_token(session, name="login", user_id=user.id, customer_id=None,
                           is_personal=False, expires_at=clock.now() + ttl,
@@ -155,14 +166,19 @@ def revoke_own_token(session: Session, actor: Actor, *, clock: Clock = SYSTEM_CL
 def actor_for_token(session: Session, token: str, *, clock: Clock = SYSTEM_CLOCK) -> Actor:
     if not token.startswith(TOKEN_PREFIX):
         raise errors.InvalidToken()
-    row = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == _hash_token(token)))
+    # Every request passes here: the token and its user in one query, the user's teams in a
+    # second; their skills are not part of an actor and stay unloaded.
+    found = session.execute(
+        sa.select(ApiToken, User).outerjoin(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == _hash_token(token)).options(lazyload(User.skills))
+    ).first()
+    row, user = (found[0], found[1]) if found is not None else (None, None)
     now = clock.now()
     if row is None or row.revoked_at is not None or (
         row.expires_at is not None and as_utc(row.expires_at) <= now
     ):
         raise errors.InvalidToken()
     if row.user_id is not None:
-        user = session.get(User, row.user_id)
         if user is None or not user.is_active:
             raise errors.InvalidToken()
         return actor_for_user(user, token_id=row.id)
@@ -215,7 +231,7 @@ def create_user(
                 password_hash=hash_password(password) if password else None,
                 created_at=clock.now(), presence=Presence.OFFLINE)
     user.teams = [get_team(session, team_id) for team_id in team_ids]
-    user.skills = [Skill(category=c, language=lang, level=level) for c, lang, level in skills]
+    user.skills = _skills(skills)
     session.add(user)
     session.flush()
     log.info("identity.user_created", user_id=user.id, role=role.value)
@@ -235,18 +251,44 @@ def update_user(session: Session, user_id: int, *, actor: Actor, **changes: obje
         elif key == "team_ids":
             user.teams = [get_team(session, int(team_id)) for team_id in value]  # type: ignore[attr-defined]
         elif key == "skills":
-            user.skills = [Skill(category=s["category"], language=s["language"],
-                                 level=s["level"]) for s in value]  # type: ignore[attr-defined]
+            user.skills = []
+            session.flush()  # old rows go first: (user, category, language) is unique
+            user.skills = _skills([(s["category"], s["language"], s["level"])
+                                   for s in value])  # type: ignore[attr-defined]
+        elif key in ("role", "is_active") and user.role == Role.ADMIN and (
+                value not in (Role.ADMIN, True)):
+            _keep_an_admin(session, user)
+            setattr(user, key, value)
         elif key == "email":
             email = normalize_email(str(value))
             if session.scalar(sa.select(User.id).where(User.email == email,
                                                        User.id != user.id)) is not None:
-                raise errors.EmailTaken()
+                raise errors.EmailTaken(errors=[{"field": "email",
+                                                 "message": _(errors.EmailTaken.title)}])
             user.email = email
         else:
             setattr(user, key, value)
     session.flush()
     return user
+
+
+def _skills(rows: Iterable[tuple[str, str, int]]) -> list[Skill]:
+    """One skill per (category, language); a repeated row is a mistake in the form."""
+    seen: dict[tuple[str, str], Skill] = {}
+    for category, lang, level in rows:
+        key = (category.strip(), lang)
+        if key in seen:
+            raise field_error("skills", _("Each category and language pair can be listed once"))
+        seen[key] = Skill(category=key[0], language=lang, level=level)
+    return list(seen.values())
+
+
+def _keep_an_admin(session: Session, user: User) -> None:
+    others = session.scalar(sa.select(sa.func.count()).select_from(User).where(
+        User.role == Role.ADMIN, User.is_active, User.id != user.id)) or 0
+    if others == 0:
+        raise field_error("role", _("This is the last active administrator; appoint another "
+                                    "one first"))
 
 
 def get_user(session: Session, user_id: int) -> User:
@@ -293,18 +335,33 @@ def update_team(session: Session, team_id: int, *, actor: Actor, **changes: obje
         if key == "member_ids":
             team.members = [get_user(session, int(uid)) for uid in value]  # type: ignore[attr-defined]
         elif key == "escalation_team_id" and value is not None:
-            if value == team.id:
+            target = get_team(session, int(value))  # type: ignore[call-overload]
+            if _escalation_reaches(session, target, team.id):
                 raise field_error("escalation_team_id",
-                                  _("A team cannot escalate to itself"))
-            team.escalation_team_id = get_team(session, int(value)).id  # type: ignore[call-overload]
+                                  _("Escalation would come back to this team"))
+            team.escalation_team_id = target.id
         elif key == "name" and value != team.name:
             if session.scalar(sa.select(Team.id).where(Team.name == value)) is not None:
-                raise errors.NameTaken()
+                raise errors.NameTaken(errors=[{"field": "name",
+                                                "message": _(errors.NameTaken.title)}])
             team.name = str(value)
         else:
             setattr(team, key, value)
     session.flush()
     return team
+
+
+def _escalation_reaches(session: Session, start: Team, team_id: int) -> bool:
+    """Whether following escalation lines from `start` arrives at `team_id` (a loop)."""
+    seen: set[int] = set()
+    current: Team | None = start
+    while current is not None and current.id not in seen:
+        if current.id == team_id:
+            return True
+        seen.add(current.id)
+        current = session.get(Team, current.escalation_team_id) \
+            if current.escalation_team_id else None
+    return False
 
 
 def get_team(session: Session, team_id: int) -> Team:
@@ -347,6 +404,12 @@ def update_organization(session: Session, org_id: int, *, actor: Actor,
                         **changes: object) -> Organization:
     require(actor, Permission.EDIT_CUSTOMERS)
     org = get_organization(session, org_id, actor=actor)
+    name = changes.get("name")
+    if name is not None and name != org.name and session.scalar(
+            sa.select(Organization.id).where(Organization.name == name)) is not None:
+        raise errors.NameTaken(errors=[{"field": "name", "message": _(errors.NameTaken.title)}])
+    if isinstance(changes.get("domain"), str):
+        changes["domain"] = str(changes["domain"]).lower()
     for key, value in changes.items():
         setattr(org, key, value)
     session.flush()
@@ -522,9 +585,10 @@ def list_customers(
     if organization_id is not None:
         query = query.where(Customer.organization_id == organization_id)
     if q:
-        pattern = f"%{q.strip().lower()}%"
-        query = query.where(sa.or_(sa.func.lower(Customer.name).like(pattern),
-                                   Customer.email.like(pattern)))
+        escaped = q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        query = query.where(sa.or_(sa.func.lower(Customer.name).like(pattern, escape="\\"),
+                                   Customer.email.like(pattern, escape="\\")))
     return session.scalars(query).all()
 
 
@@ -564,3 +628,238 @@ def merge_customers(session: Session, source_id: int, target_id: int, *, actor: 
     session.expire(target, ["identities"])
     log.info("identity.customers_merged", source_id=source.id, target_id=target.id)
     return target
+
+
+def users_by_mention(session: Session, handles: Iterable[str]) -> Sequence[User]:
+    """Staff named by `@handle` in a note: the handle is the part of the e-mail before `@`."""
+    wanted = {h.lower() for h in handles}
+    if not wanted:
+        return []
+    local_part = sa.func.lower(sa.func.substr(User.email, 1, sa.func.instr(User.email, "@") - 1)) \
+        if session.get_bind().dialect.name == "sqlite" else sa.func.lower(
+            sa.func.split_part(User.email, "@", 1))
+    return session.scalars(sa.select(User).where(local_part.in_(wanted), User.is_active)).all()
+
+
+# --- two-factor authentication (TOTP, RFC 6238) ---------------------------------------
+
+TOTP_ISSUER = "Zabota"
+_TOTP_DRIFT_STEPS = 1  # accept the previous and the next 30-second code: clocks drift
+
+
+def _fingerprint(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
+def login_fingerprint(user: User) -> str:
+    """Changes when the password or the TOTP secret does, ending half-finished sign-ins."""
+    return _fingerprint(f"{user.password_hash}:{user.totp_secret}")
+
+
+def _own_user(session: Session, actor: Actor) -> User:
+    if not actor.is_staff:
+        raise errors.UserNotFound()
+    user = get_user(session, actor.id)
+    if not user.is_active:
+        raise errors.UserNotFound()
+    return user
+
+
+def _matching_step(secret: str, code: str, *, now: datetime, after: int | None) -> int | None:
+    """The time step whose code is `code`, within the allowed drift and after `after`."""
+    code = re.sub(r"\s", "", code)
+    if not re.fullmatch(r"\d{6}", code):
+        return None
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(now)
+    for step in range(current - _TOTP_DRIFT_STEPS, current + _TOTP_DRIFT_STEPS + 1):
+        if (after is None or step > after) and hmac.compare_digest(
+                totp.generate_otp(step), code):
+            return step
+    return None
+
+
+def check_totp(session: Session, user: User, code: str, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    """Accept a current code once: a second use of the same code is refused (RFC 6238 §5.2)."""
+    if user.totp_secret is None:
+        raise errors.BadOtp()
+    step = _matching_step(user.totp_secret, code, now=clock.now(), after=user.totp_last_step)
+    if step is None:
+        log.info("auth.otp_refused", user_id=user.id)
+        raise errors.BadOtp()
+    # Conditional, so two requests racing with the same code cannot both get in.
+    claimed = session.execute(
+        sa.update(User)
+        .where(User.id == user.id,
+               sa.or_(User.totp_last_step.is_(None), User.totp_last_step < step))
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise errors.BadOtp()
+    session.expire(user, ["totp_last_step"])
+
+
+def issue_token_with_otp(
+    session: Session, user_id: int, code: str, *, fingerprint: str, ttl: timedelta,
+    clock: Clock = SYSTEM_CLOCK,
+) -> str:
+    """The second step of a sign-in whose password step (`fingerprint`) already passed."""
+    user = session.get(User, user_id)
+    if user is None or not user.is_active or user.totp_secret is None or not hmac.compare_digest(
+            login_fingerprint(user), fingerprint):
+        raise errors.BadCredentials()
+    check_totp(session, user, code, clock=clock)
+    log.info("auth.token_issued", user_id=user.id)
+    return issue_token_for(session, ttl=ttl, user_id=user.id, clock=clock)
+
+
+def begin_totp_setup(session: Session, *, actor: Actor) -> tuple[str, str]:
+    """A new secret and its otpauth:// URI for an authenticator app; nothing is stored yet."""
+    user = _own_user(session, actor)
+    if user.totp_secret is not None:
+        raise errors.TotpAlreadyEnabled()
+    secret = pyotp.random_base32()
+    uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=TOTP_ISSUER)
+    return secret, uri
+
+
+def totp_uri(session: Session, secret: str, *, actor: Actor) -> str:
+    user = _own_user(session, actor)
+    return pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=TOTP_ISSUER)
+
+
+def confirm_totp(session: Session, secret: str, code: str, *, actor: Actor,
+                 clock: Clock = SYSTEM_CLOCK) -> User:
+    """Turn two-factor authentication on, once the app shows a code for `secret`."""
+    user = _own_user(session, actor)
+    if user.totp_secret is not None:
+        raise errors.TotpAlreadyEnabled()
+    if not re.fullmatch(r"[A-Z2-7]{16,64}", secret):
+        raise field_error("code", _("Start the set-up again"))
+    step = _matching_step(secret, code, now=clock.now(), after=None)
+    if step is None:
+        raise field_error("code", _(errors.BadOtp.title))
+    user.totp_secret, user.totp_last_step = secret, step
+    session.flush()
+    log.info("auth.totp_enabled", user_id=user.id)
+    return user
+
+
+def disable_totp(session: Session, password: str, *, actor: Actor) -> User:
+    """Turn two-factor authentication off; the password proves it is the owner at the keys."""
+    user = _own_user(session, actor)
+    if not verify_password(user.password_hash, password):
+        raise field_error("password", _("The password is wrong"))
+    user.totp_secret, user.totp_last_step = None, None
+    session.flush()
+    log.info("auth.totp_disabled", user_id=user.id)
+    return user
+
+
+# --- own profile --------------------------------------------------------------------------
+
+
+def update_own_profile(session: Session, *, actor: Actor, language: str, presence: str,
+                       timezone: str) -> User:
+    """A staff member's own language, presence and time zone, each checked."""
+    problems = []
+    if language not in ("ru", "en"):
+        problems.append({"field": "language", "message": _("Choose Russian or English")})
+    if presence not in {p.value for p in Presence}:
+        problems.append({"field": "presence", "message": _("Choose online, away or offline")})
+    if timezone not in available_timezones():
+        problems.append({"field": "timezone", "message": _("Choose a time zone from the list")})
+    if problems:
+        raise InvalidInput(problems[0]["message"], errors=problems)
+    return update_user(session, _own_user(session, actor).id, actor=actor, language=language,
+                       presence=Presence(presence), timezone=timezone)
+
+
+def change_own_password(session: Session, *, actor: Actor, current: str, new: str,
+                        clock: Clock = SYSTEM_CLOCK) -> User:
+    """Set a new password and sign out every other session of this person."""
+    user = _own_user(session, actor)
+    if not verify_password(user.password_hash, current):
+        raise field_error("current_password", _("The current password is wrong"))
+    if not 8 <= len(new) <= 200:
+        raise field_error("new_password", _("Use 8 to 200 characters"))
+    user.password_hash = hash_password(new)
+    session.execute(
+        sa.update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.is_personal.is_(False),
+               ApiToken.revoked_at.is_(None),
+               ApiToken.id != (actor.token_id if actor.token_id is not None else -1))
+        .values(revoked_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
+    log.info("auth.password_changed", user_id=user.id)
+    return user
+
+
+# --- customer sign-up and sign-in links ------------------------------------------------
+
+
+def begin_customer_signup(
+    session: Session, *, name: str, email: str, password: str, clock: Clock = SYSTEM_CLOCK,
+) -> tuple[Customer, str | None]:
+    """Record a sign-up; the password waits for the e-mailed link to prove the address.
+
+    Returns the customer and the fingerprint of the waiting password, or None when the
+    customer already has a password (then the link only signs in and changes nothing).
+    """
+    if not 8 <= len(password) <= 200:
+        raise field_error("password", _("Use 8 to 200 characters"))
+    customer = find_customer_by_identity(session, IdentityKind.EMAIL, email)
+    if customer is None:
+        customer = find_or_create_customer(session, identities=[(IdentityKind.EMAIL, email)],
+                                           name=name.strip() or None, clock=clock)
+    if customer.password_hash is not None:
+        log.info("auth.signup_existing", customer_id=customer.id)
+        return customer, None
+    customer.pending_password_hash = hash_password(password)
+    session.flush()
+    log.info("auth.signup_started", customer_id=customer.id)
+    return customer, _fingerprint(customer.pending_password_hash)
+
+
+def customer_for_login_link(session: Session, email: str) -> Customer | None:
+    """The customer a sign-in link for `email` would go to, if any."""
+    return find_customer_by_identity(session, IdentityKind.EMAIL, email)
+
+
+def login_link_is_current(session: Session, *, customer_id: int, nonce: int) -> bool:
+    """Whether a link with `nonce` would still work (no change: showing it must not use it)."""
+    customer = session.get(Customer, customer_id)
+    return (customer is not None and customer.merged_into_id is None
+            and customer.login_nonce == nonce)
+
+
+def redeem_login_link(
+    session: Session, *, customer_id: int, nonce: int, password_fingerprint: str | None,
+) -> Customer:
+    """Use a sign-in link once; a sign-up link also makes its waiting password the password."""
+    customer = session.get(Customer, customer_id)
+    if customer is None or customer.merged_into_id is not None:
+        raise errors.LoginLinkInvalid()
+    pending = customer.pending_password_hash
+    if password_fingerprint is not None and (pending is None or not hmac.compare_digest(
+            _fingerprint(pending), password_fingerprint)):
+        raise errors.LoginLinkInvalid()
+    # Compare-and-bump in one statement: of two clicks at once, exactly one wins.
+    used = session.execute(
+        sa.update(Customer)
+        .where(Customer.id == customer.id, Customer.login_nonce == nonce)
+        .values(login_nonce=nonce + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if used.rowcount != 1:  # type: ignore[attr-defined]
+        raise errors.LoginLinkInvalid()
+    session.expire(customer, ["login_nonce"])
+    if password_fingerprint is not None:
+        customer.password_hash, customer.pending_password_hash = pending, None
+    session.flush()
+    log.info("auth.login_link_used", customer_id=customer.id,
+             password_set=password_fingerprint is not None)
+    return customer

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from huey.consumer import Consumer
 
-from zabota.jobs import dispatch  # noqa: F401 - registers the tasks
+from zabota.jobs import (
+    dispatch,  # noqa: F401 - registers the tasks
+    mail,  # noqa: F401 - registers the tasks
+)
 from zabota.jobs.huey_app import huey
 
 

@@ -36,6 +36,7 @@ class MessageCreated(DomainEvent):
     author_kind: str
     channel: str
     is_internal: bool
+    assignee_id: int | None = None  # who held the ticket when the message came
 
 
 @dataclass(frozen=True, kw_only=True)

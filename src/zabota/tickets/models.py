@@ -188,3 +188,28 @@ class CustomFieldDef(Base):
     options: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
+
+
+class TicketRead(Base):
+    """When a staff user last opened a ticket: what changed since is shown as updated."""
+
+    __tablename__ = "ticket_reads"
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("tickets.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    seen_at: Mapped[datetime]
+
+
+class SavedView(Base):
+    """An inbox filter a staff user saved under a name (the query string of the inbox)."""
+
+    __tablename__ = "saved_views"
+    __table_args__ = (sa.UniqueConstraint("user_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(80))
+    params: Mapped[str] = mapped_column(sa.String(2000))
+    created_at: Mapped[datetime]

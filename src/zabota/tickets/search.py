@@ -19,7 +19,8 @@ MAX_QUERY_TERMS = 12
 
 
 class SearchBackend(Protocol):
-    def add(self, session: Session, ticket_id: int, text: str, *, internal: bool) -> None: ...
+    def add(self, session: Session, ticket_id: int, *texts: str, internal: bool) -> None:
+        """Append the texts' terms to the ticket's public or internal column."""
 
     def move(self, session: Session, source_id: int, target_id: int) -> None: ...
 
@@ -28,8 +29,8 @@ class SearchBackend(Protocol):
 
 
 class SqliteSearch:
-    def add(self, session: Session, ticket_id: int, text: str, *, internal: bool) -> None:
-        normalized = search_text(text)
+    def add(self, session: Session, ticket_id: int, *texts: str, internal: bool) -> None:
+        normalized = _normalized(texts)
         if not normalized:
             return
         column = "internal" if internal else "public"
@@ -63,8 +64,8 @@ class SqliteSearch:
 
 
 class PostgresSearch:
-    def add(self, session: Session, ticket_id: int, text: str, *, internal: bool) -> None:
-        normalized = search_text(text)
+    def add(self, session: Session, ticket_id: int, *texts: str, internal: bool) -> None:
+        normalized = _normalized(texts)
         if not normalized:
             return
         column = "internal_text" if internal else "public_text"
@@ -94,6 +95,11 @@ class PostgresSearch:
         if include_internal:
             condition = sa.or_(condition, sa.literal_column("internal_tsv").op("@@")(tsquery))
         return sa.select(search.c.ticket_id).where(condition)
+
+
+def _normalized(texts: tuple[str, ...]) -> str:
+    # Each text on its own, as if added one after the other.
+    return " ".join(n for n in (search_text(text) for text in texts) if n)
 
 
 def _add_normalized(backend: SearchBackend, session: Session, ticket_id: int,

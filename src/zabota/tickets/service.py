@@ -33,9 +33,11 @@ from zabota.tickets.models import (
     FieldType,
     Message,
     Priority,
+    SavedView,
     Status,
     Ticket,
     TicketEvent,
+    TicketRead,
     TicketTag,
 )
 from zabota.tickets.search import backend_for
@@ -182,12 +184,16 @@ def create_ticket(
     outbox.add(session, TicketCreated(at=now, ticket_id=ticket.id, customer_id=customer.id,
                                       channel=channel.value, actor_kind=actor.kind,
                                       actor_id=actor.id))
-    backend_for(session).add(session, ticket.id, ticket.subject, internal=False)
     author = Actor(kind="customer", id=customer.id, name=customer.name)
-    _insert_message(session, ticket, author=author, author_kind=AuthorKind.CUSTOMER,
-                    channel=channel, plain=plain, safe=safe, is_internal=False,
-                    external_id=message.external_id, attachment_ids=message.attachment_ids,
-                    uploader=actor, at=now)
+    first = _insert_message(session, ticket, author=author, author_kind=AuthorKind.CUSTOMER,
+                            channel=channel, plain=plain, safe=safe, is_internal=False,
+                            external_id=message.external_id,
+                            attachment_ids=message.attachment_ids, uploader=actor, at=now,
+                            index=False)
+    # The subject and the first message in one index write: a second write would rewrite the
+    # row (FTS5) or update it (PostgreSQL). A redelivered message stored elsewhere adds nothing.
+    texts = (ticket.subject, plain) if first.ticket_id == ticket.id else (ticket.subject,)
+    backend_for(session).add(session, ticket.id, *texts, internal=False)
     log.info("ticket.created", ticket_id=ticket.id, channel=channel.value)
     return ticket
 
@@ -230,7 +236,7 @@ def add_message(
 def _insert_message(
     session: Session, ticket: Ticket, *, author: Actor, author_kind: AuthorKind,
     channel: Channel, plain: str, safe: str, is_internal: bool, external_id: str | None,
-    attachment_ids: Sequence[int], uploader: Actor, at: datetime,
+    attachment_ids: Sequence[int], uploader: Actor, at: datetime, index: bool = True,
 ) -> Message:
     msg = Message(
         ticket_id=ticket.id, author_kind=author_kind,
@@ -241,17 +247,21 @@ def _insert_message(
         channel=channel, is_internal=is_internal, body_text=plain, body_html=safe,
         external_id=external_id, created_at=at,
     )
-    try:
-        with session.begin_nested():
-            session.add(msg)
-            session.flush()
-    except IntegrityError:
-        # The same delivery raced us here; the stored one wins, nothing is doubled.
-        existing = session.scalar(sa.select(Message).where(
-            Message.channel == channel, Message.external_id == external_id))
-        if existing is None:
-            raise
-        return existing
+    if external_id is None:
+        session.add(msg)  # no external id, no unique key to race on: no savepoint needed
+        session.flush()
+    else:
+        try:
+            with session.begin_nested():
+                session.add(msg)
+                session.flush()
+        except IntegrityError:
+            # The same delivery raced us here; the stored one wins, nothing is doubled.
+            existing = session.scalar(sa.select(Message).where(
+                Message.channel == channel, Message.external_id == external_id))
+            if existing is None:
+                raise
+            return existing
     claim_attachments(session, msg, attachment_ids, uploader=uploader)
     _record(session, ticket, "message_added", actor=author, at=at, data={
         "message_id": msg.id, "author_kind": author_kind.value, "is_internal": is_internal,
@@ -259,8 +269,9 @@ def _insert_message(
     })
     outbox.add(session, MessageCreated(at=at, ticket_id=ticket.id, message_id=msg.id,
                                        author_kind=author_kind.value, channel=channel.value,
-                                       is_internal=is_internal))
-    backend_for(session).add(session, ticket.id, plain, internal=is_internal)
+                                       is_internal=is_internal, assignee_id=ticket.assignee_id))
+    if index:
+        backend_for(session).add(session, ticket.id, plain, internal=is_internal)
     return msg
 
 
@@ -753,10 +764,31 @@ def _filtered(query: sa.Select[Any], flt: TicketFilter, *, actor: Actor,
         conditions.append(Ticket.id.in_(sa.select(TicketTag.ticket_id)
                                         .where(TicketTag.tag == flt.tag.strip().lower())))
     if flt.q:
-        matching = backend_for(session).matching_ids(
-            flt.q, include_internal=actor.can(Permission.WORK_TICKETS))
-        conditions.append(Ticket.id.in_(matching) if matching is not None else sa.false())
+        conditions.append(_matching_text(session, flt.q, actor=actor))
     return query.where(*conditions)
+
+
+FEW_MATCHES = 200
+
+
+def _matching_text(session: Session, q: str, *, actor: Actor) -> sa.ColumnElement[bool]:
+    """Tickets whose text has every term of the query.
+
+    Given the matches as a sub-select, the database walks the list in its sort order and
+    probes the index ticket by ticket: quick when a term is common, but a query matching a
+    handful of tickets (an order number, a name, a typo) reads every visible ticket, seconds
+    at a million. So a query with few matches is answered from their ids instead.
+    """
+    matching = backend_for(session).matching_ids(
+        q, include_internal=actor.can(Permission.WORK_TICKETS))
+    if matching is None:
+        return sa.false()
+    few = session.scalars(matching.limit(FEW_MATCHES + 1)).all()
+    if not few:
+        return sa.false()  # a constant the planner folds; an empty IN may still scan
+    if len(few) <= FEW_MATCHES:
+        return Ticket.id.in_(few)
+    return Ticket.id.in_(matching)
 
 
 def count_tickets(session: Session, flt: TicketFilter, *, actor: Actor, cap: int = 1000) -> int:
@@ -861,3 +893,61 @@ def changed_since(session: Session, *, actor: Actor, after_event_id: int,
         .where(TicketEvent.id > after_event_id, TicketEvent.id <= newest, visible_tickets(actor))
         .distinct().limit(limit)).all()
     return newest, list(ids)
+
+
+def get_message(session: Session, message_id: int) -> Message:
+    """A message by id for system jobs (outbox handlers); not for user-facing reads."""
+    message = session.get(Message, message_id)
+    if message is None:
+        raise errors.TicketNotFound()
+    return message
+
+
+def mark_seen(session: Session, actor: Actor, ticket_id: int, *,
+              clock: Clock = SYSTEM_CLOCK) -> None:
+    """Remember when a staff user last opened the ticket (for the inbox's updated marker)."""
+    row = session.get(TicketRead, (actor.id, ticket_id))
+    if row is None:
+        session.add(TicketRead(user_id=actor.id, ticket_id=ticket_id, seen_at=clock.now()))
+    else:
+        row.seen_at = clock.now()
+
+
+def seen_times(session: Session, actor: Actor, ticket_ids: Iterable[int]) -> dict[int, datetime]:
+    ids = list(ticket_ids)
+    if not ids or not actor.is_staff:
+        return {}
+    rows = session.execute(sa.select(TicketRead.ticket_id, TicketRead.seen_at).where(
+        TicketRead.user_id == actor.id, TicketRead.ticket_id.in_(ids))).all()
+    return {ticket_id: as_utc(seen) for ticket_id, seen in rows}
+
+
+def save_view(session: Session, actor: Actor, *, name: str, params: str,
+              clock: Clock = SYSTEM_CLOCK) -> SavedView:
+    """Save (or overwrite) the actor's inbox view under a name."""
+    require(actor, Permission.WORK_TICKETS)
+    name = name.strip()
+    if not name:
+        raise field_error("name", _("This field is required"))
+    if len(name) > 80:
+        raise field_error("name", _("Enter at most {n} characters").format(n=80))
+    row = session.scalar(sa.select(SavedView).where(SavedView.user_id == actor.id,
+                                                    SavedView.name == name))
+    if row is None:
+        row = SavedView(user_id=actor.id, name=name, params=params[:2000],
+                        created_at=clock.now())
+        session.add(row)
+    else:
+        row.params = params[:2000]
+    session.flush()
+    return row
+
+
+def saved_views(session: Session, actor: Actor) -> Sequence[SavedView]:
+    return session.scalars(sa.select(SavedView).where(SavedView.user_id == actor.id)
+                           .order_by(SavedView.name)).all()
+
+
+def delete_view(session: Session, actor: Actor, view_id: int) -> None:
+    session.execute(sa.delete(SavedView).where(SavedView.id == view_id,
+                                               SavedView.user_id == actor.id))

@@ -7,15 +7,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zabota import __version__
 from zabota.core.db import Database, get_database
 from zabota.core.i18n import pick_language, set_language
+from zabota.core.presence import make_presence
 from zabota.core.ratelimit import make_rate_limiter
 from zabota.core.settings import Settings, get_settings
-from fastapi.staticfiles import StaticFiles
-
 from zabota.web import ops, problems, ui
 from zabota.web.api.v1 import router as api_v1
 
@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.database = database
     app.state.rate_limiter = make_rate_limiter(settings.redis_url)
+    app.state.presence = make_presence(settings.redis_url)
     settings.resolved_secret_key()
     problems.install(app)
     app.include_router(ops.router)

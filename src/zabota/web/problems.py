@@ -63,7 +63,7 @@ def zabota_error(request: Request, exc: Exception) -> Response:
 def validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     with language(_language(request)):
-        errors = [{"field": _field_path(error), "message": _message(error)}
+        errors = [{"field": _field_path(error), "message": field_message(error)}
                   for error in exc.errors()]
         title = _(InvalidInput.title)
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or title
@@ -90,10 +90,12 @@ def _field_path(error: dict[str, Any]) -> str:
     return ".".join(location) or "body"
 
 
-def _message(error: dict[str, Any]) -> str:
+def field_message(error: dict[str, Any]) -> str:
+    """A pydantic error as one sentence in the current language (API and forms alike)."""
     kind: str = error.get("type", "")
     ctx: dict[str, Any] = error.get("ctx") or {}
-    reason = str(ctx.get("error", "")) + str(ctx.get("reason", ""))
+    reason = " ".join(str(part) for part in (ctx.get("error", ""), ctx.get("reason", ""),
+                                              error.get("msg", "")))
     if kind == "value_error" and reason.endswith("no_contact"):
         return _("Give at least one contact: e-mail, phone or another id")
     if kind == "value_error" and reason.endswith("empty_message"):

@@ -24,6 +24,32 @@
     });
   }
 
+  // Collision notice: a heartbeat says we are here (and whether we type); the answer says
+  // who else is on this ticket.
+  if (root && root.dataset.live === "ticket") {
+    const box = document.getElementById("collision");
+    const reply = document.getElementById("reply-text");
+    let typedAt = 0;
+    if (reply) reply.addEventListener("input", () => { typedAt = Date.now(); });
+    const beat = () => {
+      const body = new URLSearchParams({ csrf_token: root.dataset.csrf,
+        state: Date.now() - typedAt < 15000 ? "replying" : "viewing" });
+      fetch("/agent/tickets/" + root.dataset.ticket + "/presence", { method: "POST", body: body,
+        credentials: "same-origin" }).then((r) => (r.ok ? r.json() : null)).then((data) => {
+        if (!data || !box) return;
+        const replying = data.others.filter((o) => o.state === "replying").map((o) => o.name);
+        const viewing = data.others.filter((o) => o.state !== "replying").map((o) => o.name);
+        const parts = [];
+        if (replying.length) parts.push(root.dataset.replying.replace("{names}", replying.join(", ")));
+        if (viewing.length) parts.push(root.dataset.viewing.replace("{names}", viewing.join(", ")));
+        box.textContent = parts.join(" · ");
+        box.hidden = parts.length === 0;
+      });
+    };
+    beat();
+    setInterval(beat, 8000);
+  }
+
   document.addEventListener("keydown", (event) => {
     const typing = /INPUT|TEXTAREA|SELECT/.test(document.activeElement.tagName);
     if (typing) {

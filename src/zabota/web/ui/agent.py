@@ -10,17 +10,20 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from zabota.automation import service as automation
 from zabota.core.db import Database
 from zabota.core.errors import ZabotaError
 from zabota.core.i18n import N_, _
+from zabota.core.presence import PresenceBoard
 from zabota.identity import service as identity
 from zabota.identity.permissions import Actor
-from zabota.tickets import service as tickets
 from zabota.tickets import export as ticket_export
+from zabota.tickets import service as tickets
 from zabota.tickets.models import Channel, Priority, Status
+from zabota.web.deps import SettingsDep
 from zabota.web.ui.common import (
     StaffActor,
     UISession,
@@ -29,9 +32,13 @@ from zabota.web.ui.common import (
     field_errors,
     redirect,
     render,
+    store_uploads,
 )
 
 router = APIRouter(prefix="/agent")
+SORT_LABELS = {"-updated_at": N_("Recently updated first"),
+               "updated_at": N_("Oldest update first"),
+               "-created_at": N_("Newest first"), "created_at": N_("Oldest first")}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 WORKING = [Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD]
 VIEWS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -59,6 +66,7 @@ class InboxQuery:
     category: str = ""
     created_from: str = ""
     created_to: str = ""
+    sort: str = "-updated_at"
 
     def to_filter(self, actor: Actor) -> tickets.TicketFilter:
         """Raises ValueError on a malformed value; the page then says which."""
@@ -102,9 +110,11 @@ def inbox_query(view: str = "mine", q: Annotated[str, Query(max_length=200)] = "
                 tag: Annotated[str, Query(max_length=64)] = "",
                 category: Annotated[str, Query(max_length=100)] = "",
                 created_from: Annotated[str, Query(max_length=10)] = "",
-                created_to: Annotated[str, Query(max_length=10)] = "") -> InboxQuery:
+                created_to: Annotated[str, Query(max_length=10)] = "",
+                sort: Annotated[str, Query(max_length=20)] = "-updated_at") -> InboxQuery:
     return InboxQuery(view, q, status or [], priority or [], team_id, assignee_id, channel, tag,
-                      category, created_from, created_to)
+                      category, created_from, created_to,
+                      sort if sort in SORT_LABELS else "-updated_at")
 
 
 InboxParams = Annotated[InboxQuery, Depends(inbox_query)]
@@ -115,19 +125,22 @@ def _inbox_context(session: UISession, actor: Actor, query: InboxQuery,
     try:
         flt = query.to_filter(actor)
         rows, next_cursor = tickets.list_tickets(session, flt, actor=actor, cursor=cursor,
-                                                 limit=25)
+                                                 sort=query.sort, limit=25)
         error = None
     except ValueError:
         rows, next_cursor, error = [], None, _("Some filter values are not valid")
     customers = identity.customers_by_id(session, {t.customer_id for t in rows}, actor=actor)
     users = {u.id: u for u in identity.list_users(session, actor=actor)}
+    seen = tickets.seen_times(session, actor, [t.id for t in rows])
     counts = {key: tickets.count_tickets(session, InboxQuery(view=key).to_filter(actor),
                                          actor=actor) for key in VIEWS}
-    return {"tickets": rows, "next_cursor": next_cursor, "customers": customers,
+    return {"tickets": rows, "next_cursor": next_cursor, "customers": customers, "seen": seen,
+            "saved": tickets.saved_views(session, actor),
             "users": users, "view": query.view if query.view in VIEWS else "mine",
             "views": VIEWS, "q": query.q, "query": query, "counts": counts,
             "teams": identity.list_teams(session, actor=actor), "statuses": list(Status),
-            "priorities": list(Priority), "channels": list(Channel), "error": error}
+            "priorities": list(Priority), "channels": list(Channel), "error": error,
+            "sorts": SORT_LABELS}
 
 
 @router.get("")
@@ -155,7 +168,8 @@ def inbox_rows(request: Request, session: UISession, actor: StaffActor,
 def export(fmt: str, session: UISession, actor: StaffActor, query: InboxParams) -> Response:
     """The current view as CSV or XLSX, one row per ticket with its custom fields."""
     try:
-        header, rows = ticket_export.ticket_rows(session, query.to_filter(actor), actor=actor)
+        header, rows = ticket_export.ticket_rows(session, query.to_filter(actor), actor=actor,
+                                                 sort=query.sort)
     except ValueError:
         raise ZabotaError(_("Some filter values are not valid")) from None
     if fmt == "csv":
@@ -165,6 +179,32 @@ def export(fmt: str, session: UISession, actor: StaffActor, query: InboxParams) 
         return Response(ticket_export.to_xlsx(header, rows), media_type=XLSX, headers={
             "Content-Disposition": 'attachment; filename="tickets.xlsx"'})
     raise ZabotaError(_("Export as csv or xlsx"))
+
+
+@router.post("/views")
+def save_view(request: Request, session: UISession, actor: StaffActor,
+              name: Annotated[str, Form(max_length=200)] = "",
+              params: Annotated[str, Form(max_length=2000)] = "",
+              csrf_token: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, csrf_token)
+    try:
+        tickets.save_view(session, actor, name=name, params=params)
+        session.commit()
+    except ZabotaError as exc:
+        session.rollback()
+        context = _inbox_context(session, actor, InboxQuery(), None)
+        context["error"] = error_text(exc)
+        return render(request, "agent/inbox.html", context, status_code=exc.status)
+    return redirect(f"/agent?{params}")
+
+
+@router.post("/views/{view_id}/delete")
+def delete_view(view_id: int, request: Request, session: UISession, actor: StaffActor,
+                csrf_token: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, csrf_token)
+    tickets.delete_view(session, actor, view_id)
+    session.commit()
+    return redirect("/agent")
 
 
 @router.post("/bulk")
@@ -215,7 +255,57 @@ def _ticket_context(session: UISession, actor: Actor, ticket_id: int) -> dict[st
 @router.get("/tickets/{ticket_id}")
 def ticket_page(ticket_id: int, request: Request, session: UISession,
                 actor: StaffActor) -> Response:
-    return render(request, "agent/ticket.html", _ticket_context(session, actor, ticket_id))
+    context = _ticket_context(session, actor, ticket_id)
+    tickets.mark_seen(session, actor, ticket_id)
+    session.commit()
+    return render(request, "agent/ticket.html", context)
+
+
+@router.post("/tickets/{ticket_id}/presence")
+def presence(ticket_id: int, request: Request, session: UISession, actor: StaffActor,
+             state: Annotated[str, Form(max_length=16)] = "viewing",
+             csrf_token: Annotated[str, Form()] = "") -> JSONResponse:
+    """Heartbeat of the ticket page; answers who else is viewing or replying."""
+    check_csrf(request, csrf_token)
+    tickets.get_ticket_for(session, actor, ticket_id)
+    board: PresenceBoard = request.app.state.presence
+    board.beat(ticket_id, actor.id, actor.name, "replying" if state == "replying" else "viewing")
+    return JSONResponse({"others": board.others(ticket_id, actor.id)})
+
+
+@router.get("/notifications")
+def notifications_page(request: Request, session: UISession, actor: StaffActor) -> Response:
+    items = automation.list_notifications(session, actor)
+    prefs = {kind: automation.preference(session, actor.id, kind)
+             for kind in automation.KIND_LABELS}
+    return render(request, "agent/notifications.html", {
+        "items": items, "prefs": prefs, "labels": automation.KIND_LABELS})
+
+
+@router.post("/notifications/read")
+def notifications_read(request: Request, session: UISession, actor: StaffActor,
+                       csrf_token: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, csrf_token)
+    automation.mark_read(session, actor)
+    session.commit()
+    return redirect("/agent/notifications")
+
+
+@router.post("/notifications/preferences")
+async def notification_preferences(request: Request, actor: StaffActor) -> Response:
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf_token", "")))
+    choices = {kind: (f"{kind.value}:app" in form, f"{kind.value}:email" in form)
+               for kind in automation.KIND_LABELS}
+    database: Database = request.app.state.database
+
+    def save() -> None:
+        with database.sessions() as session:
+            automation.set_preferences(session, actor, choices)
+            session.commit()
+
+    await asyncio.to_thread(save)
+    return redirect("/agent/notifications")
 
 
 @router.get("/tickets/{ticket_id}/timeline")
@@ -234,15 +324,17 @@ def _rerender(request: Request, session: UISession, actor: Actor, ticket_id: int
 
 @router.post("/tickets/{ticket_id}/reply")
 def reply(ticket_id: int, request: Request, session: UISession, actor: StaffActor,
+          settings: SettingsDep,
           text: Annotated[str, Form(max_length=100_000)] = "",
           internal: Annotated[bool, Form()] = False,
           status: Annotated[str, Form(max_length=16)] = "",
+          files: Annotated[list[UploadFile] | None, File()] = None,
           csrf_token: Annotated[str, Form()] = "") -> Response:
     check_csrf(request, csrf_token)
     try:
-        tickets.add_message(session, ticket_id, tickets.NewMessage(text=text,
-                                                                   is_internal=internal),
-                            actor=actor)
+        attachment_ids = store_uploads(session, actor, files, settings)
+        tickets.add_message(session, ticket_id, tickets.NewMessage(
+            text=text, is_internal=internal, attachment_ids=attachment_ids), actor=actor)
         if status:
             tickets.update_ticket(session, ticket_id, {"status": Status(status)}, actor=actor)
         session.commit()
@@ -253,6 +345,18 @@ def reply(ticket_id: int, request: Request, session: UISession, actor: StaffActo
         return _rerender(request, session, actor, ticket_id,
                          ZabotaError(_("Unknown status")), {"text": text})
     return redirect(f"/agent/tickets/{ticket_id}")
+
+
+@router.post("/customers/{customer_id}/notes")
+def customer_notes(customer_id: int, request: Request, session: UISession, actor: StaffActor,
+                   notes: Annotated[str, Form(max_length=10_000)] = "",
+                   back: Annotated[str, Form(max_length=200)] = "/agent",
+                   csrf_token: Annotated[str, Form()] = "") -> Response:
+    """Notes about the customer, kept on the customer and shown next to every ticket."""
+    check_csrf(request, csrf_token)
+    identity.update_customer(session, customer_id, actor=actor, notes=notes.strip())
+    session.commit()
+    return redirect(back if back.startswith("/agent/") else "/agent")
 
 
 @router.post("/tickets/{ticket_id}/update")
@@ -311,13 +415,15 @@ async def live(request: Request, actor: StaffActor, after: int = 0) -> Streaming
         last = after if after > 0 else -1
         yield "retry: 3000\n\n"
         while not await request.is_disconnected():
-            def poll() -> tuple[int, list[int]]:
+            def poll(after_event_id: int = last) -> tuple[int, list[int]]:
                 with database.read_sessions() as session:
-                    return tickets.changed_since(session, actor=actor, after_event_id=last)
+                    return tickets.changed_since(session, actor=actor,
+                                                 after_event_id=after_event_id)
 
             newest, changed = await asyncio.to_thread(poll)
             if changed:
-                yield f"event: changed\ndata: {json.dumps({'tickets': changed, 'last': newest})}\n\n"
+                payload = json.dumps({"tickets": changed, "last": newest})
+                yield f"event: changed\ndata: {payload}\n\n"
             last = newest
             await asyncio.sleep(1.5)
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import jinja2
-from fastapi import Depends, Request
+from fastapi import Depends, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
@@ -23,6 +23,7 @@ from zabota.core.settings import Settings
 from zabota.identity import errors as identity_errors
 from zabota.identity import service as identity
 from zabota.identity.permissions import Actor
+from zabota.tickets import attachments
 from zabota.tickets.service import priority_label, status_label
 
 WEB_DIR = Path(__file__).resolve().parent.parent
@@ -104,11 +105,38 @@ def check_csrf(request: Request, token: str) -> None:
 def render(request: Request, name: str, context: dict[str, Any] | None = None, *,
            status_code: int = 200) -> HTMLResponse:
     settings: Settings = request.app.state.settings
+    actor = getattr(request.state, "actor", None)
     base = {"request": request, "lang": get_language(), "tz": settings.timezone,
+            "unread": _unread(request, actor),
             "actor": getattr(request.state, "actor", None),
             "csrf": getattr(request.state, "csrf", "")}
     return templates.TemplateResponse(request, name, {**base, **(context or {})},
                                       status_code=status_code)
+
+
+def _unread(request: Request, actor: Actor | None) -> int:
+    if actor is None or not actor.is_staff:
+        return 0
+    from zabota.automation import service as automation
+
+    database: Database = request.app.state.database
+    with database.read_sessions() as session:
+        return automation.unread_count(session, actor)
+
+
+def store_uploads(session: Session, actor: Actor, files: list[UploadFile] | None,
+                  settings: Settings) -> list[int]:
+    """Files from a form, kept within the limits; their ids go on the message."""
+    ids = []
+    for upload in files or []:
+        if not upload.filename:
+            continue  # the browser sends an empty part when no file was chosen
+        data = upload.file.read(settings.max_attachment_bytes + 1)
+        row = attachments.store_attachment(session, actor=actor, filename=upload.filename,
+                                           content_type=upload.content_type, data=data,
+                                           settings=settings)
+        ids.append(row.id)
+    return ids
 
 
 def redirect(url: str) -> RedirectResponse:

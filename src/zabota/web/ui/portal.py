@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
 from zabota.core.errors import Forbidden, ZabotaError
@@ -12,6 +12,7 @@ from zabota.core.i18n import N_, _
 from zabota.identity.permissions import Actor
 from zabota.tickets import service as tickets
 from zabota.tickets.models import Channel, Status
+from zabota.web.deps import SettingsDep
 from zabota.web.ui.common import (
     UIActor,
     UISession,
@@ -20,6 +21,7 @@ from zabota.web.ui.common import (
     field_errors,
     redirect,
     render,
+    store_uploads,
 )
 
 router = APIRouter(prefix="/portal")
@@ -58,8 +60,10 @@ def new_request_form(request: Request, actor: UIActor) -> Response:
 
 @router.post("/new")
 def create_request(request: Request, session: UISession, actor: UIActor,
+                   settings: SettingsDep,
                    subject: Annotated[str, Form(max_length=1000)] = "",
                    description: Annotated[str, Form(max_length=100_000)] = "",
+                   files: Annotated[list[UploadFile] | None, File()] = None,
                    csrf_token: Annotated[str, Form()] = "") -> Response:
     customer = _customer(actor)
     check_csrf(request, csrf_token)
@@ -76,8 +80,10 @@ def create_request(request: Request, session: UISession, actor: UIActor,
                                                    "error": _("Some fields are not valid")},
                       status_code=422)
     try:
+        attachment_ids = store_uploads(session, customer, files, settings)
         ticket = tickets.create_ticket(session, actor=customer, subject=subject,
-                                       message=tickets.NewMessage(text=description),
+                                       message=tickets.NewMessage(
+                                           text=description, attachment_ids=attachment_ids),
                                        channel=Channel.PORTAL)
         session.commit()
     except ZabotaError as exc:
@@ -103,13 +109,16 @@ def request_page(ticket_id: int, request: Request, session: UISession,
 
 @router.post("/requests/{ticket_id}/comment")
 def comment(ticket_id: int, request: Request, session: UISession, actor: UIActor,
+            settings: SettingsDep,
             text: Annotated[str, Form(max_length=100_000)] = "",
+            files: Annotated[list[UploadFile] | None, File()] = None,
             csrf_token: Annotated[str, Form()] = "") -> Response:
     customer = _customer(actor)
     check_csrf(request, csrf_token)
     try:
-        tickets.add_message(session, ticket_id, tickets.NewMessage(text=text), actor=customer,
-                            channel=Channel.PORTAL)
+        attachment_ids = store_uploads(session, customer, files, settings)
+        tickets.add_message(session, ticket_id, tickets.NewMessage(
+            text=text, attachment_ids=attachment_ids), actor=customer, channel=Channel.PORTAL)
         session.commit()
     except ZabotaError as exc:
         session.rollback()
