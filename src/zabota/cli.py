@@ -79,10 +79,15 @@ def demo(
                                            help="Only when there are no tickets yet")] = False,
 ) -> None:
     """Load realistic demo data in Russian and English (teams, agents, customers, tickets)."""
+    import logging
+
     from zabota.core.db import get_database
     from zabota.demo import load_demo
     from zabota.tickets.models import Ticket
 
+    configure_logging(level=logging.WARNING)  # thousands of service log lines say nothing here
+    typer.echo(f"Loading demo data: {tickets} tickets, {customers} customers, {days} days "
+               "(a few minutes on first start)…")
     database = get_database()
     with database.session_scope() as session:
         if if_empty and session.scalar(sa.select(sa.func.count()).select_from(Ticket)):

@@ -189,3 +189,15 @@ def test_the_last_admin_cannot_be_demoted_and_escalation_cannot_loop(session, ma
         identity.update_team(session, b.id, actor=SYSTEM, escalation_team_id=a.id)
     with pytest.raises(ZabotaError):
         identity.update_team(session, a.id, actor=SYSTEM, escalation_team_id=a.id)
+
+
+def test_customers_cannot_set_staff_fields_through_the_api(app_client, world, auth_headers):
+    h = auth_headers(world["alice"])
+    for extra in ({"priority": "urgent"}, {"tags": ["vip"]}, {"team_id": 1},
+                  {"channel": "telegram"}, {"custom_fields": {"x": 1}}):
+        response = app_client.post("/api/v1/tickets", headers=h, json={
+            "subject": "s", "message": {"text": "t"}, **extra})
+        assert response.status_code == 403, extra
+    ok = app_client.post("/api/v1/tickets", headers=h, json={"subject": "s",
+                                                             "message": {"text": "t"}})
+    assert ok.status_code == 201 and ok.json()["customer_id"] == world["alice"].id

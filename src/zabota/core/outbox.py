@@ -171,6 +171,23 @@ def replay_dead(session: Session, event_ids: list[int] | None = None, *,
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def settle_as_history(session: Session, *, after_id: int, clock: Clock = SYSTEM_CLOCK) -> int:
+    """Mark events after `after_id` delivered without running handlers.
+
+    For generated history (demo data): its events describe the past, and handlers such as
+    notifications or webhooks must not fire 90 days of them at once.
+    """
+    result = session.execute(
+        sa.update(OutboxEvent).where(OutboxEvent.id > after_id,
+                                     OutboxEvent.delivered_at.is_(None))
+        .values(delivered_at=clock.now()))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def last_id(session: Session) -> int:
+    return session.scalar(sa.select(sa.func.max(OutboxEvent.id))) or 0
+
+
 def backlog(session: Session) -> int:
     return session.scalar(
         sa.select(sa.func.count()).select_from(OutboxEvent)

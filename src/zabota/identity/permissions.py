@@ -46,6 +46,7 @@ class Actor:
     organization_id: int | None = None
     sees_organization_tickets: bool = False
     language: str = "ru"
+    timezone: str = ""
     token_id: int | None = None
 
     @property

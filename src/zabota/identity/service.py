@@ -191,7 +191,7 @@ def actor_for_token(session: Session, token: str, *, clock: Clock = SYSTEM_CLOCK
 def actor_for_user(user: User, *, token_id: int | None = None) -> Actor:
     return Actor(kind="user", id=user.id, name=user.name, role=user.role,
                  team_ids=frozenset(team.id for team in user.teams), language=user.language,
-                 token_id=token_id)
+                 timezone=user.timezone, token_id=token_id)
 
 
 def actor_for_customer(customer: Customer, *, token_id: int | None = None) -> Actor:

@@ -96,8 +96,10 @@ class Ticket(Base):
     solved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
 
+    # Loaded on access, and eagerly only by the queries that list tickets: an eager load on
+    # the model would re-read the tags on every single-ticket query of every service call.
     tag_rows: Mapped[list[TicketTag]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin", order_by="TicketTag.tag"
+        cascade="all, delete-orphan", order_by="TicketTag.tag"
     )
 
     @property

@@ -14,7 +14,7 @@ import nh3
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from zabota.core import outbox
 from zabota.core.clock import SYSTEM_CLOCK, Clock, as_utc
@@ -146,8 +146,13 @@ def create_ticket(
     """Open a ticket with the customer's first message; finds or creates the customer."""
     now = clock.now()
     if actor.is_customer:
-        if team_id or assignee_id or customer_id or customer_identities:
-            raise Forbidden()
+        # Other channels reach us through their adapters, which act as the system.
+        staff_only = (team_id, assignee_id, customer_id, custom_fields, list(tags),
+                      list(customer_identities))
+        if any(staff_only) or priority != Priority.NORMAL or channel not in (
+                Channel.API, Channel.PORTAL):
+            raise Forbidden(_("Customers cannot set the team, assignee, priority, tags "
+                              "or custom fields of a request"))
         customer = identity.get_customer(session, actor.id, actor=actor)
     elif customer_id is not None:
         customer = identity.get_customer(session, customer_id, actor=actor)
@@ -832,7 +837,8 @@ def list_tickets(
         bound = sa.tuple_(sa.literal(value, column.type), sa.literal(last_id))
         query = query.where(position < bound if descending else position > bound)
     order = (column.desc(), Ticket.id.desc()) if descending else (column.asc(), Ticket.id.asc())
-    rows = session.scalars(query.order_by(*order).limit(limit + 1)).all()
+    rows = session.scalars(query.order_by(*order).limit(limit + 1)
+                           .options(selectinload(Ticket.tag_rows))).all()
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -870,7 +876,8 @@ def export_changes(
     ids = [row.ticket_id for row in rows]
     last = rows[-1].last
     by_id = {t.id: t for t in session.scalars(
-        sa.select(Ticket).where(Ticket.id.in_(ids), visible_tickets(actor)))}
+        sa.select(Ticket).where(Ticket.id.in_(ids), visible_tickets(actor))
+        .options(selectinload(Ticket.tag_rows)))}
     # Ordered by each ticket's latest event, a ticket left off this page has its latest
     # event after `last`, so the next call returns it.
     return [by_id[i] for i in ids if i in by_id], str(last)

@@ -106,7 +106,9 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, *
            status_code: int = 200) -> HTMLResponse:
     settings: Settings = request.app.state.settings
     actor = getattr(request.state, "actor", None)
-    base = {"request": request, "lang": get_language(), "tz": settings.timezone,
+    # Times show in the viewer's own zone when they chose one, else the installation's.
+    base = {"request": request, "lang": get_language(),
+            "tz": (actor.timezone if actor is not None else "") or settings.timezone,
             "unread": _unread(request, actor),
             "actor": getattr(request.state, "actor", None),
             "csrf": getattr(request.state, "csrf", "")}
