@@ -21,9 +21,8 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed-run
 	$(BIN)/zabota migrate
 	$(BIN)/zabota createadmin --if-none
-	$(BIN)/zabota demo --if-empty
 	@echo "Zabota is starting on http://127.0.0.1:8000 (API docs: http://127.0.0.1:8000/docs)"
-	$(BIN)/zabota serve --host 127.0.0.1 --port 8000
+	$(BIN)/zabota serve --host 127.0.0.1 --port 8000 --load-demo
 
 ## Install test dependencies, make sure PostgreSQL and Redis run, lint, run the whole suite.
 test: $(VENV)/.installed-test

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+import subprocess
+import sys
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -103,11 +105,19 @@ def serve(
     with_worker: Annotated[bool, typer.Option(
         help="Run the job consumer inside the server process (the embedded default)")] = True,
     reload: bool = False,
+    load_demo: Annotated[bool, typer.Option(
+        "--load-demo", help="On an empty database, load the demo data in the background "
+                            "while already serving")] = False,
 ) -> None:
     """Serve the web application and API."""
     import uvicorn
 
     configure_logging()
+    demo_loader = None
+    if load_demo:
+        # A separate process, so the server answers at once while tickets appear.
+        demo_loader = subprocess.Popen([sys.executable, "-m", "zabota.cli", "demo",
+                                        "--if-empty"])
     if with_worker and workers == 1 and not reload:
         from zabota.jobs.worker import start_embedded_consumer
 
@@ -117,9 +127,19 @@ def serve(
                         log_level="warning")
         finally:
             consumer.stop(graceful=True)
+            _stop(demo_loader)
         return
-    uvicorn.run("zabota.web.main:app", host=host, port=port, workers=workers, reload=reload,
-                proxy_headers=True, log_level="warning")
+    try:
+        uvicorn.run("zabota.web.main:app", host=host, port=port, workers=workers,
+                    reload=reload, proxy_headers=True, log_level="warning")
+    finally:
+        _stop(demo_loader)
+
+
+def _stop(process: subprocess.Popen[bytes] | None) -> None:
+    if process is not None and process.poll() is None:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 @app.command()

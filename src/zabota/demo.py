@@ -37,7 +37,7 @@ from zabota.tickets.service import NewMessage
 log = structlog.get_logger()
 
 MSK = timezone(timedelta(hours=3), "MSK")
-BATCH = 200  # tickets per commit
+BATCH = 50  # tickets per commit: short write locks, so a running server stays responsive
 SHOP = {"ru": "Лукошко", "en": "Lukoshko"}
 STAFF_DOMAIN = "zabota.local"
 
