@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from zabota.core import outbox
 from zabota.core.clock import SYSTEM_CLOCK, Clock, FrozenClock
-from zabota.core.db import Database
+from zabota.core.db import Database, refresh_statistics
 from zabota.identity import service as identity
 from zabota.identity.models import IdentityKind, Role
 from zabota.identity.permissions import SYSTEM, Actor
@@ -2443,6 +2443,7 @@ def load_demo(
     with database.sessions() as session:
         outbox.settle_as_history(session, after_id=outbox_before, clock=clock)
         session.commit()
+    refresh_statistics(database.engine, full=True)
     seconds = time.perf_counter() - began
     log.info("demo.loaded", tickets=tally.tickets, customers=tally.customers,
              seconds=round(seconds, 1))

@@ -93,6 +93,14 @@ def is_sqlite(session_or_engine: Session | Engine | sa.Connection) -> bool:
     return session_or_engine.dialect.name == "sqlite"
 
 
+def refresh_statistics(engine: Engine, *, full: bool = False) -> None:
+    """Planner statistics for SQLite: `ANALYZE` after bulk loads, `PRAGMA optimize` otherwise."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE" if full else "PRAGMA optimize")
+
+
 class Database:
     """The engine and session factory of one process."""
 

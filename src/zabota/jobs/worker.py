@@ -7,6 +7,7 @@ from huey.consumer import Consumer
 from zabota.jobs import (
     dispatch,  # noqa: F401 - registers the tasks
     mail,  # noqa: F401 - registers the tasks
+    maintenance,  # noqa: F401 - registers the tasks
 )
 from zabota.jobs.huey_app import huey
 
