@@ -160,3 +160,39 @@ def test_reply_with_attachment_and_customer_notes(app_client, desk, settings, se
         "notes": "Предпочитает звонки", "back": f"/agent/tickets/{ticket.id}",
         "csrf_token": token})
     assert "Предпочитает звонки" in notes.text
+
+
+def test_escalate_merge_and_custom_fields_from_the_ticket_page(app_client, desk, session,
+                                                               make_team, make_ticket):
+    from zabota.identity.permissions import SYSTEM
+    from zabota.tickets import service as tickets
+    from zabota.tickets.models import FieldType
+
+    experts = make_team("Эксперты")
+    desk["team"].escalation_team_id = experts.id
+    tickets.create_field_def(session, actor=SYSTEM, key="order", label="Заказ",
+                             type=FieldType.NUMBER)
+    duplicate = make_ticket(team_id=desk["team"].id, subject="Дубль", text="Повторное письмо")
+    session.commit()
+    login(app_client, desk["agent"].email)
+    ticket = desk["queued"]
+    page = app_client.get(f"/agent/tickets/{ticket.id}").text
+    token = csrf_of(page)
+    bad = app_client.post(f"/agent/tickets/{ticket.id}/fields",
+                          data={"cf_order": "много", "csrf_token": token})
+    assert bad.status_code == 422 and "Введите число" in bad.text and 'value="много"' in bad.text
+    ok = app_client.post(f"/agent/tickets/{ticket.id}/fields",
+                         data={"cf_order": "5521", "csrf_token": token})
+    assert ok.status_code == 200 and 'value="5521"' in ok.text
+    merged = app_client.post(f"/agent/tickets/{ticket.id}/merge",
+                             data={"source_id": f"#{duplicate.id}", "csrf_token": token})
+    assert "Повторное письмо" in merged.text
+    wrong = app_client.post(f"/agent/tickets/{ticket.id}/merge",
+                            data={"source_id": "abc", "csrf_token": token})
+    assert wrong.status_code == 400 and "Введите номер обращения" in wrong.text
+    up = app_client.post(f"/agent/tickets/{ticket.id}/escalate",
+                         data={"reason": "нужен эксперт", "csrf_token": token})
+    assert up.status_code == 200  # the agent is not in Experts: back to the inbox
+    session.expire_all()
+    assert (ticket.team_id, ticket.escalation_level) == (experts.id, 1)
+    assert ticket.custom_fields == {"order": 5521}

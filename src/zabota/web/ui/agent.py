@@ -246,6 +246,7 @@ def _ticket_context(session: UISession, actor: Actor, ticket_id: int) -> dict[st
         "other_tickets": [t for t in others if t.id != ticket.id],
         "users": {u.id: u for u in identity.list_users(session, actor=actor)},
         "teams": identity.list_teams(session, actor=actor),
+        "field_defs": [f for f in tickets.list_field_defs(session) if f.is_active],
         "statuses": [Status(s) for s in [ticket.status, *tickets.TRANSITIONS[ticket.status]]],
         "priorities": list(Priority),
         "last_event_id": events[-1].id if events else 0,
@@ -404,6 +405,79 @@ def transfer(ticket_id: int, request: Request, session: UISession, actor: StaffA
     if tickets.visible_ticket_exists(session, actor, ticket_id):
         return redirect(f"/agent/tickets/{ticket_id}")
     return redirect("/agent")
+
+
+@router.post("/tickets/{ticket_id}/escalate")
+def escalate(ticket_id: int, request: Request, session: UISession, actor: StaffActor,
+             reason: Annotated[str, Form(max_length=500)] = "",
+             csrf_token: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, csrf_token)
+    try:
+        if not reason.strip():
+            raise ZabotaError(_("Say why the ticket is escalated"),
+                              errors=[{"field": "reason", "message": _("This field is required")}])
+        tickets.escalate_ticket(session, ticket_id, actor=actor, reason=reason.strip())
+        session.commit()
+    except ZabotaError as exc:
+        return _rerender(request, session, actor, ticket_id, exc, {"escalate_reason": reason})
+    if tickets.visible_ticket_exists(session, actor, ticket_id):
+        return redirect(f"/agent/tickets/{ticket_id}")
+    return redirect("/agent")
+
+
+@router.post("/tickets/{ticket_id}/merge")
+def merge(ticket_id: int, request: Request, session: UISession, actor: StaffActor,
+          source_id: Annotated[str, Form(max_length=20)] = "",
+          csrf_token: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, csrf_token)
+    try:
+        number = int(source_id.strip().lstrip("#"))
+    except ValueError:
+        return _rerender(request, session, actor, ticket_id, ZabotaError(
+            _("Enter the number of a ticket")), {"source_id": source_id})
+    try:
+        tickets.merge_tickets(session, number, ticket_id, actor=actor)
+        session.commit()
+    except ZabotaError as exc:
+        return _rerender(request, session, actor, ticket_id, exc, {"source_id": source_id})
+    return redirect(f"/agent/tickets/{ticket_id}")
+
+
+@router.post("/tickets/{ticket_id}/fields")
+async def custom_fields(ticket_id: int, request: Request, actor: StaffActor) -> Response:
+    """The ticket's custom fields; typed values are checked by the service, per field."""
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf_token", "")))
+    raw = {key[3:]: str(value) for key, value in form.items() if key.startswith("cf_")}
+    database: Database = request.app.state.database
+
+    def save() -> Response:
+        with database.sessions() as session:
+            defs = {f.key: f for f in tickets.list_field_defs(session)}
+            values = {key: _typed(defs[key].type.value, value) if value != "" else None
+                      for key, value in raw.items() if key in defs}
+            try:
+                tickets.update_ticket(session, ticket_id, {"custom_fields": values},
+                                      actor=actor)
+                session.commit()
+            except ZabotaError as exc:
+                return _rerender(request, session, actor, ticket_id, exc,
+                                 {f"cf_{k}": v for k, v in raw.items()})
+        return redirect(f"/agent/tickets/{ticket_id}")
+
+    return await asyncio.to_thread(save)
+
+
+def _typed(kind: str, value: str) -> object:
+    """Form text to the JSON type the field expects; a bad number stays text and is refused."""
+    if kind == "number":
+        try:
+            return int(value) if value.lstrip("-").isdigit() else float(value.replace(",", "."))
+        except ValueError:
+            return value
+    if kind == "boolean":
+        return {"true": True, "false": False}.get(value, value)
+    return value
 
 
 @router.get("/live")
