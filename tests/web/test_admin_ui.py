@@ -346,12 +346,12 @@ def test_token_is_shown_once_works_and_stops_after_revocation(client, session, a
     assert "Отозван" in client.get("/admin/tokens").text
 
 
-def test_general_settings_are_shown_read_only(client, admin):
+def test_general_settings_show_current_values_and_environment_ones(client, admin):
     sign_in(client, admin.email)
     page = client.get("/admin/settings").text
-    assert "Europe/Moscow" in page and "ZABOTA_TIMEZONE" in page
+    assert "<option selected>Europe/Moscow</option>" in page
+    assert "ZABOTA_DEFAULT_LANGUAGE" in page
     assert "переменных окружения" in page
-    assert "<form" not in page.split('<main id="main">')[1]
 
 
 def test_customer_identity_kinds_render_in_english_too(client, session, admin, make_customer):
@@ -362,3 +362,23 @@ def test_customer_identity_kinds_render_in_english_too(client, session, admin, m
     page = client.get(f"/admin/customers/{customer.id}",
                       headers={"Accept-Language": "en"}).text
     assert "Merge a duplicate into this customer" in page and "Telegram" in page
+
+
+def test_general_settings_change_the_name_languages_and_zone(client, session, admin,
+                                                              supervisor):
+    sign_in(client, admin.email)
+    bad = post(client, "/admin/settings", {"company_name": "", "logo_url": "javascript:x",
+                                           "languages": [], "timezone": "Mars/Olympus"})
+    assert bad.status_code == 422
+    assert "Введите от 1 до 120 символов" in bad.text
+    saved = post(client, "/admin/settings", {
+        "company_name": "ООО «Ромашка»", "logo_url": "https://example.org/logo.png",
+        "languages": ["ru"], "timezone": "Asia/Yekaterinburg"})
+    assert saved.status_code == 303
+    page = client.get("/agent").text
+    assert "ООО «Ромашка»" in page and 'src="https://example.org/logo.png"' in page
+    assert "/lang/en" not in page and "/lang/ru" in page
+    sign_in(client, supervisor.email)
+    refused = post(client, "/admin/settings", {"company_name": "X", "languages": ["ru"],
+                                               "timezone": "UTC"}, form_page="/admin")
+    assert refused.status_code == 403

@@ -21,6 +21,7 @@ class Permission(enum.StrEnum):
     WORK_TICKETS = "work_tickets"  # assign, transfer, escalate, edit fields, internal notes
     MERGE_TICKETS = "merge_tickets"
     VIEW_STAFF = "view_staff"
+    MANAGE_SETTINGS = "manage_settings"
 
 
 _STAFF = {

@@ -3,6 +3,6 @@
 
 def load_all_models() -> None:
     from zabota.automation import models as automation_models  # noqa: F401
-    from zabota.core import idempotency, outbox  # noqa: F401
+    from zabota.core import idempotency, outbox, site  # noqa: F401
     from zabota.identity import models as identity_models  # noqa: F401
     from zabota.tickets import models as ticket_models  # noqa: F401

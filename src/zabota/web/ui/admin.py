@@ -3,18 +3,22 @@ tokens and the installation's settings. Admins change things; supervisors look."
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import asdict
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, TypeVar
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
+from zabota.core.db import Database
 from zabota.core.errors import Forbidden, InvalidInput, ZabotaError, field_error
 from zabota.core.i18n import LANGUAGES, N_, _
 from zabota.core.settings import Settings
+from zabota.core.site import get_site, update_site
 from zabota.identity import service as identity
 from zabota.identity.models import Customer, IdentityKind, Presence, Role, User
 from zabota.identity.permissions import Actor, Permission, require
@@ -669,19 +673,54 @@ def revoke_token(token_id: int, request: Request, session: UISession, actor: Are
 def general_settings(request: Request, actor: AreaActor) -> Response:
     if not _may(actor)["settings"]:
         raise Forbidden()
+    return _settings_page(request, actor, None, {}, {})
+
+
+def _settings_page(request: Request, actor: Actor, error: str | None,
+                   errors: dict[str, str], form: dict[str, Any],
+                   status_code: int = 200) -> Response:
     settings: Settings = request.app.state.settings
+    database: Database = request.app.state.database
+    with database.read_sessions() as session:
+        site = get_site(session, settings)
     size_mb = settings.max_attachment_bytes / (1024 * 1024)
     rows = [
-        (_("Company name"), None, None),
-        (_("Logo URL"), None, None),
         (_("Default language"), LANGUAGE_NAMES.get(settings.default_language,
                                                     settings.default_language),
          "ZABOTA_DEFAULT_LANGUAGE"),
-        (_("Languages"), ", ".join(LANGUAGE_NAMES[code] for code in LANGUAGES), None),
-        (_("Time zone"), settings.timezone, "ZABOTA_TIMEZONE"),
         (_("Largest attachment"), _("{size} MB").format(size=f"{size_mb:g}"),
          "ZABOTA_MAX_ATTACHMENT_BYTES"),
         (_("Sign-in lasts"), _("{hours} h").format(hours=settings.access_token_ttl_hours),
          "ZABOTA_ACCESS_TOKEN_TTL_HOURS"),
     ]
-    return _page(request, actor, "settings.html", {"rows": rows})
+    return _page(request, actor, "settings.html", {
+        "rows": rows, "site_form": {**asdict(site), **form}, "errors": errors, "error": error,
+        "language_names": LANGUAGE_NAMES, "timezones": sorted(available_timezones())},
+        status_code=status_code)
+
+
+@router.post("/settings")
+async def save_settings(request: Request, actor: AreaActor) -> Response:
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf_token", "")))
+    values = {"company_name": str(form.get("company_name", ""))[:200],
+              "logo_url": str(form.get("logo_url", ""))[:600],
+              "languages": [str(v) for v in form.getlist("languages")],
+              "timezone": str(form.get("timezone", ""))[:64]}
+    database: Database = request.app.state.database
+    settings: Settings = request.app.state.settings
+
+    def save() -> ZabotaError | None:
+        with database.sessions() as session:
+            try:
+                update_site(session, settings, actor=actor, **values)  # type: ignore[arg-type]
+                session.commit()
+            except ZabotaError as exc:
+                return exc
+        return None
+
+    failed = await asyncio.to_thread(save)
+    if failed is not None:
+        return _settings_page(request, actor, error_text(failed), field_errors(failed), values,
+                              status_code=failed.status)
+    return redirect("/admin/settings?saved=1")

@@ -20,6 +20,7 @@ from zabota.core.db import Database
 from zabota.core.errors import Forbidden, ZabotaError
 from zabota.core.i18n import _, get_language, gettext, ngettext
 from zabota.core.settings import Settings
+from zabota.core.site import get_site
 from zabota.identity import errors as identity_errors
 from zabota.identity import service as identity
 from zabota.identity.permissions import Actor
@@ -106,9 +107,12 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, *
            status_code: int = 200) -> HTMLResponse:
     settings: Settings = request.app.state.settings
     actor = getattr(request.state, "actor", None)
+    database: Database = request.app.state.database
+    with database.read_sessions() as session:
+        site = get_site(session, settings)
     # Times show in the viewer's own zone when they chose one, else the installation's.
-    base = {"request": request, "lang": get_language(),
-            "tz": (actor.timezone if actor is not None else "") or settings.timezone,
+    base = {"request": request, "lang": get_language(), "site": site,
+            "tz": (actor.timezone if actor is not None else "") or site.timezone,
             "unread": _unread(request, actor),
             "actor": getattr(request.state, "actor", None),
             "csrf": getattr(request.state, "csrf", "")}
