@@ -137,3 +137,15 @@ def api_token(site: Site, email: str) -> str:
         customer = session.scalar(sa.select(Customer).where(Customer.email == email))
         assert customer is not None
         return identity.issue_token_for(session, ttl=timedelta(hours=1), customer_id=customer.id)
+
+
+WIDEST = """() => Array.from(document.querySelectorAll('body *'))
+  .filter((el) => el.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+  .slice(0, 5).map((el) => el.tagName + '.' + el.className + ' ' +
+                   Math.round(el.getBoundingClientRect().right))"""
+
+
+def assert_fits_a_phone(page: Any) -> None:
+    """No horizontal scrolling at 375 px; names the widest elements when there is."""
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, f"horizontal overflow on a phone: {width}px: {page.evaluate(WIDEST)}"

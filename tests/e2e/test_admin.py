@@ -6,7 +6,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import PASSWORD, login
+from tests.e2e.conftest import PASSWORD, assert_fits_a_phone, login
 
 
 def test_admin_creates_a_team_and_an_agent_who_can_sign_in(browser, site):
@@ -62,8 +62,7 @@ def test_admin_creates_a_team_and_an_agent_who_can_sign_in(browser, site):
 
     page.set_viewport_size({"width": 375, "height": 740})
     page.goto(f"{site.url}/admin/users")
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 375, f"horizontal overflow on a phone: {width}px"
+    assert_fits_a_phone(page)
     ctx.close()
 
     agent_ctx = browser.new_context(locale="ru-RU")
