@@ -60,6 +60,18 @@ def test_baseline_trains_on_the_same_rows(intents):
     assert baseline.predict_proba(test_texts).shape == (20, 4)
 
 
+def test_a_selection_cap_just_below_the_row_count_still_trains(intents):
+    (texts, labels), _ = intents
+    model = train_text_classifier(texts, labels, max_selection_rows=38)  # 4 labels, 2 spare
+    assert model.selection_rows == 40
+
+
+def test_model_selection_runs_on_a_stratified_sample(intents):
+    (texts, labels), _ = intents
+    model = train_text_classifier(texts, labels, max_selection_rows=24)
+    assert (model.selection_rows, model.rows) == (24, 40)
+
+
 def test_training_refuses_a_label_with_a_single_row():
     with pytest.raises(ValueError, match="two"):
         train_text_classifier(["a b", "c d", "e f"], ["x", "x", "y"])
