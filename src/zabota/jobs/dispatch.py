@@ -9,6 +9,7 @@ import structlog
 from huey import crontab
 
 from zabota.automation import service as _automation  # noqa: F401 - outbox subscribers
+from zabota.channels import outbound as _outbound  # noqa: F401 - outbox subscribers
 from zabota.core import outbox
 from zabota.core.db import get_database
 from zabota.core.settings import get_settings

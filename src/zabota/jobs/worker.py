@@ -5,6 +5,7 @@ from __future__ import annotations
 from huey.consumer import Consumer
 
 from zabota.jobs import (
+    channels,  # noqa: F401 - registers the tasks
     dispatch,  # noqa: F401 - registers the tasks
     mail,  # noqa: F401 - registers the tasks
     maintenance,  # noqa: F401 - registers the tasks

@@ -139,6 +139,10 @@ class Message(Base):
     body_text: Mapped[str] = mapped_column(sa.Text)
     body_html: Mapped[str] = mapped_column(sa.Text)
     external_id: Mapped[str | None] = mapped_column(sa.String(255))
+    # The channel account (mailbox, bot) it came through, so the answer leaves by the same.
+    account_id: Mapped[int | None] = mapped_column(sa.ForeignKey("channel_accounts.id"))
+    # Channel details worth keeping: e-mail addresses, call data, chat waiting time.
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
 
     attachments: Mapped[list[Attachment]] = relationship(lazy="selectin",

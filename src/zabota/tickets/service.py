@@ -120,6 +120,8 @@ class NewMessage:
     is_internal: bool = False
     external_id: str | None = None
     attachment_ids: list[int] = field(default_factory=list)
+    account_id: int | None = None  # the channel account it came through
+    meta: dict[str, Any] = field(default_factory=dict)  # channel details (addresses, call data)
 
 
 def sanitize(text: str | None, raw_html: str | None) -> tuple[str, str]:
@@ -194,7 +196,7 @@ def create_ticket(
                             channel=channel, plain=plain, safe=safe, is_internal=False,
                             external_id=message.external_id,
                             attachment_ids=message.attachment_ids, uploader=actor, at=now,
-                            index=False)
+                            index=False, account_id=message.account_id, meta=message.meta)
     # The subject and the first message in one index write: a second write would rewrite the
     # row (FTS5) or update it (PostgreSQL). A redelivered message stored elsewhere adds nothing.
     texts = (ticket.subject, plain) if first.ticket_id == ticket.id else (ticket.subject,)
@@ -213,7 +215,9 @@ def add_message(
 ) -> Message:
     """Add a reply or an internal note. Idempotent by (channel, external_id)."""
     ticket = get_ticket_for(session, actor, ticket_id, for_update=True)
-    channel = channel or ticket.channel
+    if channel is None:
+        channel = ticket.channel if actor.is_customer or message.is_internal else (
+            reply_channel(session, ticket))
     if message.external_id:
         existing = session.scalar(sa.select(Message).where(
             Message.channel == channel, Message.external_id == message.external_id))
@@ -235,13 +239,24 @@ def add_message(
     return _insert_message(session, ticket, author=actor, author_kind=author_kind,
                            channel=channel, plain=plain, safe=safe,
                            is_internal=message.is_internal, external_id=message.external_id,
-                           attachment_ids=message.attachment_ids, uploader=actor, at=now)
+                           attachment_ids=message.attachment_ids, uploader=actor, at=now,
+                           account_id=message.account_id, meta=message.meta)
+
+
+def reply_channel(session: Session, ticket: Ticket) -> Channel:
+    """Where an answer goes by default: the channel the customer last wrote on."""
+    last = session.scalar(
+        sa.select(Message.channel)
+        .where(Message.ticket_id == ticket.id, Message.direction == "inbound")
+        .order_by(Message.created_at.desc(), Message.id.desc()).limit(1))
+    return last or ticket.channel
 
 
 def _insert_message(
     session: Session, ticket: Ticket, *, author: Actor, author_kind: AuthorKind,
     channel: Channel, plain: str, safe: str, is_internal: bool, external_id: str | None,
     attachment_ids: Sequence[int], uploader: Actor, at: datetime, index: bool = True,
+    account_id: int | None = None, meta: dict[str, Any] | None = None,
 ) -> Message:
     msg = Message(
         ticket_id=ticket.id, author_kind=author_kind,
@@ -250,7 +265,7 @@ def _insert_message(
         direction="internal" if is_internal else (
             "inbound" if author_kind == AuthorKind.CUSTOMER else "outbound"),
         channel=channel, is_internal=is_internal, body_text=plain, body_html=safe,
-        external_id=external_id, created_at=at,
+        external_id=external_id, account_id=account_id, meta=meta or {}, created_at=at,
     )
     if external_id is None:
         session.add(msg)  # no external id, no unique key to race on: no savepoint needed

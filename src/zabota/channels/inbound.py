@@ -1,0 +1,239 @@
+"""What every channel shares on the way in: an adapter turns a delivery into an `Inbound`, and
+`receive` finds the customer, threads it into a ticket (or opens one) and stores it once.
+
+Adapters parse; they never create tickets or customers themselves. So threading, idempotency
+and the "one person across channels" rule are written once, here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.orm import Session
+
+from zabota.channels.models import ChannelAccount, OutboundDelivery
+from zabota.core.clock import SYSTEM_CLOCK, Clock
+from zabota.core.i18n import _
+from zabota.core.settings import Settings, get_settings
+from zabota.identity import service as identity
+from zabota.identity.models import Customer, IdentityKind
+from zabota.identity.permissions import SYSTEM, Actor
+from zabota.tickets import errors as ticket_errors
+from zabota.tickets import service as tickets
+from zabota.tickets.attachments import store_attachment
+from zabota.tickets.models import Attachment, Channel, Message, Status, Ticket, TicketEvent
+
+log = structlog.get_logger()
+
+# Conversations (not letters): a new message continues the customer's unfinished ticket on
+# the same channel; a finished one (solved or closed) is not reopened by a "thanks!" but
+# starts a new request.
+CONVERSATIONAL = frozenset({Channel.CHAT, Channel.TELEGRAM, Channel.VK, Channel.WHATSAPP,
+                            Channel.PHONE})
+_TICKET_NUMBER = re.compile(r"\[#(\d{1,12})\]|(?:^|\s)#(\d{1,12})\b")
+MAX_SUBJECT = 120
+
+
+@dataclass(frozen=True)
+class InboundFile:
+    filename: str
+    data: bytes
+    content_type: str | None = None
+    inline: bool = False
+    content_id: str | None = None
+
+
+@dataclass
+class Inbound:
+    """One normalised inbound message, whatever channel it came from."""
+
+    channel: Channel
+    external_id: str  # unique per channel: Message-ID, Telegram chat:message id, …
+    identities: Sequence[tuple[IdentityKind, str]]
+    name: str | None = None
+    text: str = ""
+    html: str | None = None
+    subject: str | None = None
+    files: Sequence[InboundFile] = ()
+    # External ids of earlier messages this one answers (e-mail In-Reply-To + References).
+    replies_to: Sequence[str] = ()
+    account_id: int | None = None
+    team_id: int | None = None
+    language: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    received_at: datetime | None = None
+    # Always open a new ticket (a missed call asks for a call-back of its own).
+    new_ticket: bool = False
+
+
+@dataclass(frozen=True)
+class Received:
+    ticket_id: int
+    message_id: int
+    created_ticket: bool = False
+    duplicate: bool = False
+    follow_up_of: int | None = None  # a closed ticket this one continues
+
+
+def ticket_number_in(subject: str | None) -> int | None:
+    """`[#1042]` (what we put in our subjects) or a bare `#1042`."""
+    match = _TICKET_NUMBER.search(subject or "")
+    return int(match.group(1) or match.group(2)) if match else None
+
+
+def find_duplicate(session: Session, channel: Channel, external_id: str) -> Message | None:
+    return session.scalar(sa.select(Message).where(Message.channel == channel,
+                                                   Message.external_id == external_id))
+
+
+def receive(session: Session, inbound: Inbound, *, settings: Settings | None = None,
+            clock: Clock = SYSTEM_CLOCK) -> Received:
+    """Store one inbound message exactly once and return where it went."""
+    settings = settings or get_settings()
+    existing = find_duplicate(session, inbound.channel, inbound.external_id)
+    if existing is not None:
+        return Received(existing.ticket_id, existing.id, duplicate=True)
+    customer = identity.find_or_create_customer(session, identities=inbound.identities,
+                                                name=inbound.name, clock=clock)
+    author = Actor(kind="customer", id=customer.id, name=customer.name,
+                   organization_id=customer.organization_id, sees_organization_tickets=True,
+                   language=customer.language or settings.default_language)
+    text, attachment_ids = _store_files(session, inbound, author, settings, clock)
+    message = tickets.NewMessage(text=text, html=inbound.html, external_id=inbound.external_id,
+                                 attachment_ids=attachment_ids, account_id=inbound.account_id,
+                                 meta=inbound.meta)
+    ticket = None if inbound.new_ticket else _thread(session, inbound, customer)
+    follow_up_of = None
+    if ticket is not None and ticket.status == Status.CLOSED:
+        follow_up_of, ticket = ticket.id, None
+    if ticket is not None:
+        try:
+            stored = tickets.add_message(session, ticket.id, message, actor=author,
+                                         channel=inbound.channel, clock=clock)
+        except ticket_errors.TicketNotFound:  # threaded into someone else's ticket
+            ticket = None
+        else:
+            return Received(stored.ticket_id, stored.id)
+    # The system opens the ticket on the customer's behalf, so it carries the files in.
+    session.execute(sa.update(Attachment).where(Attachment.id.in_(attachment_ids))
+                    .values(uploaded_by_kind=SYSTEM.kind, uploaded_by_id=SYSTEM.id))
+    created = _open_ticket(session, inbound, customer, message, text, clock=clock)
+    if follow_up_of is not None:
+        _link_follow_up(session, created, follow_up_of, clock=clock)
+    first = session.scalar(sa.select(Message.id).where(Message.ticket_id == created.id)
+                           .order_by(Message.id).limit(1))
+    log.info("channels.ticket_opened", channel=inbound.channel.value, ticket_id=created.id)
+    return Received(created.id, int(first or 0), created_ticket=True, follow_up_of=follow_up_of)
+
+
+def _store_files(session: Session, inbound: Inbound, author: Actor, settings: Settings,
+                 clock: Clock) -> tuple[str, list[int]]:
+    """Keep the files within the limits; a refused one is named in the text, never dropped
+    silently, and never costs the rest of the message."""
+    ids: list[int] = []
+    refused: list[str] = []
+    for file in inbound.files:
+        try:
+            row = store_attachment(session, actor=author, filename=file.filename,
+                                   content_type=file.content_type, data=file.data,
+                                   settings=settings, clock=clock)
+        except ticket_errors.AttachmentRejected as exc:
+            refused.append(_("Attachment “{name}” was not kept: {reason}").format(
+                name=file.filename, reason=exc.detail or _(exc.title)))
+            continue
+        ids.append(row.id)
+    text = inbound.text.strip()
+    if refused:
+        text = "\n\n".join([text, *(f"[{line}]" for line in refused)]).strip()
+    return text, ids
+
+
+def _thread(session: Session, inbound: Inbound, customer: Customer) -> Ticket | None:
+    ticket = _by_references(session, inbound) if inbound.replies_to else None
+    if ticket is None:
+        number = ticket_number_in(inbound.subject)
+        if number is not None:
+            candidate = session.get(Ticket, number)
+            if candidate is not None and _belongs(candidate, customer):
+                ticket = candidate
+    if ticket is None and inbound.channel in CONVERSATIONAL:
+        ticket = session.scalar(
+            sa.select(Ticket)
+            .where(Ticket.customer_id == customer.id, Ticket.channel == inbound.channel,
+                   Ticket.merged_into_id.is_(None),
+                   Ticket.status.not_in([Status.SOLVED, Status.CLOSED]))
+            .order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(1))
+    while ticket is not None and ticket.merged_into_id is not None:
+        ticket = session.get(Ticket, ticket.merged_into_id)
+    return ticket
+
+
+def _belongs(ticket: Ticket, customer: Customer) -> bool:
+    return ticket.customer_id == customer.id or (
+        customer.organization_id is not None
+        and ticket.organization_id == customer.organization_id)
+
+
+def _by_references(session: Session, inbound: Inbound) -> Ticket | None:
+    refs = [ref for ref in inbound.replies_to if ref][-50:]
+    from_messages = (sa.select(Message.ticket_id.label("ticket_id"), Message.id.label("rank"))
+                     .where(Message.external_id.in_(refs)))
+    from_deliveries = (sa.select(OutboundDelivery.ticket_id.label("ticket_id"),
+                                 OutboundDelivery.message_id.label("rank"))
+                       .where(OutboundDelivery.external_id.in_(refs)))
+    found = sa.union_all(from_messages, from_deliveries).subquery()
+    ticket_id = session.scalar(sa.select(found.c.ticket_id).order_by(found.c.rank.desc())
+                               .limit(1))
+    return None if ticket_id is None else session.get(Ticket, ticket_id)
+
+
+def _open_ticket(session: Session, inbound: Inbound, customer: Customer,
+                 message: tickets.NewMessage, text: str, *, clock: Clock) -> Ticket:
+    team_id = inbound.team_id
+    if team_id is None and inbound.account_id is not None:
+        account = session.get(ChannelAccount, inbound.account_id)
+        team_id = account.team_id if account is not None else None
+    subject = (inbound.subject or "").strip() or _first_line(text) or default_subject(
+        inbound.channel)
+    return tickets.create_ticket(
+        session, actor=SYSTEM, subject=subject[:MAX_SUBJECT], message=message,
+        channel=inbound.channel, customer_id=customer.id, team_id=team_id,
+        language=inbound.language, clock=clock)
+
+
+def _first_line(text: str) -> str:
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return line if len(line) <= MAX_SUBJECT else line[:MAX_SUBJECT - 1].rstrip() + "…"
+
+
+def default_subject(channel: Channel) -> str:
+    return {
+        Channel.EMAIL: _("E-mail without a subject"),
+        Channel.CHAT: _("Chat from the website"),
+        Channel.TELEGRAM: _("Message in Telegram"),
+        Channel.VK: _("Message in VK"),
+        Channel.WHATSAPP: _("Message in WhatsApp"),
+        Channel.PHONE: _("Phone call"),
+    }.get(channel, _("New request"))
+
+
+def _link_follow_up(session: Session, ticket: Ticket, previous_id: int, *,
+                    clock: Clock) -> None:
+    now = clock.now()
+    session.add_all([
+        TicketEvent(ticket_id=ticket.id, kind="follow_up", field="follows",
+                    to_value=str(previous_id), actor_kind="system", actor_id=None,
+                    reason=_("The customer wrote again about a closed request"),
+                    data={"follows": previous_id}, at=now),
+        TicketEvent(ticket_id=previous_id, kind="follow_up", field="followed_by",
+                    to_value=str(ticket.id), actor_kind="system", actor_id=None,
+                    reason=_("The customer wrote again about a closed request"),
+                    data={"followed_by": ticket.id}, at=now),
+    ])
+    session.flush()
