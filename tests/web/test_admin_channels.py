@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.test_admin_ui import admin, client, post, sign_in  # noqa: F401 - fixtures
+from tests.web.test_admin_ui import post, sign_in
 from zabota.channels import outbound
 from zabota.channels import service as channels
 from zabota.channels.inbound import Inbound, receive

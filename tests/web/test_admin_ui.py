@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from tests.conftest import no_new_rows
 from zabota.identity import service as identity
 from zabota.identity.models import ApiToken, IdentityKind, Organization, Role, Team, User
@@ -16,26 +14,6 @@ from zabota.tickets.models import CustomFieldDef, Ticket
 PASSWORD = "correct-horse-9"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 FORBIDDEN = "У вас нет прав на это действие"
-
-
-@pytest.fixture
-def client(app_client):
-    app_client.headers.update({"Accept": "text/html", "Accept-Language": "ru-RU,ru;q=0.9"})
-    return app_client
-
-
-@pytest.fixture
-def admin(session, make_agent):
-    user = make_agent(role=Role.ADMIN, password=PASSWORD)
-    session.commit()
-    return user
-
-
-@pytest.fixture
-def supervisor(session, make_agent):
-    user = make_agent(role=Role.SUPERVISOR, password=PASSWORD)
-    session.commit()
-    return user
 
 
 def sign_in(client, email: str, password: str = PASSWORD) -> None:
