@@ -127,12 +127,15 @@ def _save(session: Session, actor: Actor, kind: Channel, account: ChannelAccount
         problems.append({"field": "name", "message": _("This field is required")})
     if problems:
         raise InvalidInput(errors=problems)
-    values = {"name": form["name"].strip()[:100], "address": form.get("address", "")[:255],
-              "team_id": _team_id(form.get("team_id", "")),
-              "enabled": form.get("enabled") == "true", "config": config}
+    name, address = form["name"].strip()[:100], form.get("address", "")[:255]
+    team_id, enabled = _team_id(form.get("team_id", "")), form.get("enabled") == "true"
     if account is None:
-        return channels.create_account(session, actor=actor, kind=kind, **values)
-    return channels.update_account(session, account.id, actor=actor, **values)
+        return channels.create_account(session, actor=actor, kind=kind, name=name,
+                                       address=address, team_id=team_id, enabled=enabled,
+                                       config=config)
+    return channels.update_account(session, account.id, actor=actor, name=name,
+                                   address=address or None, team_id=team_id, enabled=enabled,
+                                   config=config)
 
 
 @router.post("/new/{kind}")
