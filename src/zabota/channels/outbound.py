@@ -182,6 +182,27 @@ def _account_for(session: Session, ticket: Ticket, channel: Channel) -> int | No
         .limit(1))
 
 
+def reply_options(session: Session, ticket: Ticket) -> list[Channel]:
+    """The channels an answer to this ticket can go out on: the one the customer last wrote
+    on first, then every other one we have an identity of theirs for."""
+    from zabota.tickets.service import reply_channel
+
+    default = reply_channel(session, ticket)
+    kinds = set(session.scalars(sa.select(ChannelIdentity.kind)
+                                .where(ChannelIdentity.customer_id == ticket.customer_id)))
+    others = [channel for channel, kind in IDENTITY_OF.items()
+              if kind in kinds and channel in _senders and channel != default]
+    return [default, *others]
+
+
+def deliveries_of(session: Session, message_ids: Sequence[int]) -> dict[int, OutboundDelivery]:
+    if not message_ids:
+        return {}
+    rows = session.scalars(sa.select(OutboundDelivery)
+                           .where(OutboundDelivery.message_id.in_(message_ids)))
+    return {row.message_id: row for row in rows}
+
+
 # --- sending: in the job, outside transactions while on the network ------------------------
 
 

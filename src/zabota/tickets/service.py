@@ -22,6 +22,7 @@ from zabota.core.errors import Forbidden, ZabotaError, field_error
 from zabota.core.i18n import _
 from zabota.identity import service as identity
 from zabota.identity.models import IdentityKind, User
+from zabota.identity.permissions import SYSTEM as SYSTEM_ACTOR
 from zabota.identity.permissions import Actor, Permission, require
 from zabota.tickets import errors
 from zabota.tickets.attachments import claim_attachments
@@ -372,6 +373,14 @@ def priority_label(priority: Priority) -> str:
     return labels[priority]
 
 
+def channel_label(channel: Channel) -> str:
+    # Product names stay as they are in every language.
+    labels = {Channel.EMAIL: _("E-mail"), Channel.CHAT: _("Web chat"),
+              Channel.TELEGRAM: "Telegram", Channel.VK: "VK", Channel.WHATSAPP: "WhatsApp",
+              Channel.PHONE: _("Phone"), Channel.PORTAL: _("Portal"), Channel.API: "API"}
+    return labels[channel]
+
+
 def _get_agent(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None or not user.is_active:
@@ -549,6 +558,66 @@ def transfer_ticket(
                                           actor_id=actor.id, changes=changes, reason=reason))
     session.flush()
     return ticket
+
+
+def record_decision(session: Session, ticket_id: int, kind: str, *, data: dict[str, Any],
+                    reason: str | None = None, actor: Actor = SYSTEM_ACTOR,
+                    clock: Clock = SYSTEM_CLOCK) -> TicketEvent:
+    """Append an automatic decision (triage, …) and its explanation to the ticket's history."""
+    ticket = get_ticket_for(session, actor, ticket_id)
+    event = _record(session, ticket, kind, actor=actor, at=clock.now(),
+                    reason=None if reason is None else reason[:500], data=data)
+    session.flush()
+    return event
+
+
+def first_customer_message(session: Session, ticket_id: int) -> Message | None:
+    return session.scalar(sa.select(Message).where(
+        Message.ticket_id == ticket_id, Message.author_kind == AuthorKind.CUSTOMER,
+        Message.is_internal.is_(False)).order_by(Message.id).limit(1))
+
+
+def recent_request_count(session: Session, customer_id: int, *, since: datetime,
+                         before: datetime, exclude_id: int) -> int:
+    """How many other requests the customer opened in [since, before]."""
+    return session.scalar(sa.select(sa.func.count()).select_from(Ticket).where(
+        Ticket.customer_id == customer_id, Ticket.created_at >= since,
+        Ticket.created_at <= before, Ticket.id != exclude_id)) or 0
+
+
+def active_ticket_counts(session: Session, user_ids: Sequence[int]) -> dict[int, int]:
+    """New and open tickets held by each of the users (their current load)."""
+    if not user_ids:
+        return {}
+    rows = session.execute(
+        sa.select(Ticket.assignee_id, sa.func.count())
+        .where(Ticket.assignee_id.in_(list(user_ids)),
+               Ticket.status.in_((Status.NEW, Status.OPEN)))
+        .group_by(Ticket.assignee_id))
+    return {int(uid): int(n) for uid, n in rows if uid is not None}
+
+
+def solved_ticket_texts(session: Session, categories: Sequence[str], *,
+                        limit: int | None = None) -> tuple[list[str], list[str]]:
+    """Subject + first customer message, and the category, of solved and closed tickets in
+    the given categories, newest first: the categories agents kept or corrected while
+    working the ticket to its end."""
+    first = (sa.select(Message.ticket_id, sa.func.min(Message.id).label("message_id"))
+             .where(Message.author_kind == AuthorKind.CUSTOMER)
+             .group_by(Message.ticket_id).subquery())
+    query = (sa.select(Ticket.subject, Message.body_text, Ticket.category)
+             .join(first, first.c.ticket_id == Ticket.id)
+             .join(Message, Message.id == first.c.message_id)
+             .where(Ticket.status.in_((Status.SOLVED, Status.CLOSED)),
+                    Ticket.category.in_(list(categories)), Ticket.merged_into_id.is_(None))
+             .order_by(Ticket.id.desc()))
+    if limit is not None:
+        query = query.limit(limit)
+    texts, labels = [], []
+    for subject, body, category in session.execute(query):
+        texts.append(f"{subject}\n{body}")
+        labels.append(str(category))
+    return texts, labels
 
 
 def escalate_ticket(session: Session, ticket_id: int, *, actor: Actor, reason: str,

@@ -14,12 +14,14 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from zabota.automation import service as automation
+from zabota.channels import outbound
 from zabota.core.db import Database
-from zabota.core.errors import ZabotaError
-from zabota.core.i18n import N_, _
+from zabota.core.errors import ZabotaError, field_error
+from zabota.core.i18n import N_, _, get_language
 from zabota.core.presence import PresenceBoard
 from zabota.identity import service as identity
 from zabota.identity.permissions import Actor
+from zabota.routing import service as routing
 from zabota.tickets import export as ticket_export
 from zabota.tickets import service as tickets
 from zabota.tickets.models import Channel, Priority, Status
@@ -243,6 +245,8 @@ def _ticket_context(session: UISession, actor: Actor, ticket_id: int) -> dict[st
         session, tickets.TicketFilter(customer_id=customer.id), actor=actor, limit=10)
     return {
         "ticket": ticket, "messages": messages, "events": events, "customer": customer,
+        "reply_channels": outbound.reply_options(session, ticket),
+        "deliveries": outbound.deliveries_of(session, [m.id for m in messages]),
         "other_tickets": [t for t in others if t.id != ticket.id],
         "users": {u.id: u for u in identity.list_users(session, actor=actor)},
         "teams": identity.list_teams(session, actor=actor),
@@ -250,6 +254,7 @@ def _ticket_context(session: UISession, actor: Actor, ticket_id: int) -> dict[st
         "statuses": [Status(s) for s in [ticket.status, *tickets.TRANSITIONS[ticket.status]]],
         "priorities": list(Priority),
         "last_event_id": events[-1].id if events else 0,
+        "triage": routing.triage_view(session, ticket, lang=get_language()),
     }
 
 
@@ -323,19 +328,34 @@ def _rerender(request: Request, session: UISession, actor: Actor, ticket_id: int
     return render(request, "agent/ticket.html", context, status_code=exc.status)
 
 
+def _reply_channel(session: UISession, actor: Actor, ticket_id: int, value: str,
+                   internal: bool) -> Channel | None:
+    """The channel the agent picked, if the customer can be reached on it."""
+    if internal or not value:
+        return None
+    ticket = tickets.get_ticket_for(session, actor, ticket_id)
+    options = outbound.reply_options(session, ticket)
+    if value not in {c.value for c in options}:
+        raise field_error("channel", _("The customer cannot be reached on this channel"))
+    return Channel(value)
+
+
 @router.post("/tickets/{ticket_id}/reply")
 def reply(ticket_id: int, request: Request, session: UISession, actor: StaffActor,
           settings: SettingsDep,
           text: Annotated[str, Form(max_length=100_000)] = "",
           internal: Annotated[bool, Form()] = False,
           status: Annotated[str, Form(max_length=16)] = "",
+          channel: Annotated[str, Form(max_length=16)] = "",
           files: Annotated[list[UploadFile] | None, File()] = None,
           csrf_token: Annotated[str, Form()] = "") -> Response:
     check_csrf(request, csrf_token)
     try:
+        via = _reply_channel(session, actor, ticket_id, channel, internal)
         attachment_ids = store_uploads(session, actor, files, settings)
         tickets.add_message(session, ticket_id, tickets.NewMessage(
-            text=text, is_internal=internal, attachment_ids=attachment_ids), actor=actor)
+            text=text, is_internal=internal, attachment_ids=attachment_ids), actor=actor,
+            channel=via)
         if status:
             tickets.update_ticket(session, ticket_id, {"status": Status(status)}, actor=actor)
         session.commit()

@@ -25,7 +25,7 @@ from zabota.identity import errors as identity_errors
 from zabota.identity import service as identity
 from zabota.identity.permissions import Actor
 from zabota.tickets import attachments
-from zabota.tickets.service import priority_label, status_label
+from zabota.tickets.service import channel_label, priority_label, status_label
 
 WEB_DIR = Path(__file__).resolve().parent.parent
 STATIC_DIR = WEB_DIR / "static"
@@ -47,6 +47,7 @@ def _localtime(value: datetime | None, tz: str, fmt: str = "%d.%m.%Y %H:%M") -> 
 templates.env.filters["localtime"] = _localtime
 templates.env.globals["status_label"] = status_label
 templates.env.globals["priority_label"] = priority_label
+templates.env.globals["channel_label"] = channel_label
 
 
 class LoginRequired(Exception):
