@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure the services the test suite talks to are up: PostgreSQL and Redis.
+# Make sure the services the test suite talks to are up: PostgreSQL and Redis, and that
+# Chromium and Dovecot, which the tests start themselves, are installed.
 # In CI (CI=true) a missing service is installed and started, or the run fails; on a
 # developer's machine a missing service only makes the tests that need it skip.
 set -euo pipefail
@@ -61,6 +62,16 @@ if ! command -v chromium >/dev/null 2>&1; then
   if ! command -v chromium >/dev/null 2>&1; then
     in_ci && { echo "Chromium is required in CI and could not be installed." >&2; exit 1; }
     echo "Chromium not installed: browser tests will skip (apt-get install chromium)."
+  fi
+fi
+# E-mail tests start a private Dovecot (IMAP) of their own from Debian's dovecot-imapd.
+if [ ! -x /usr/sbin/dovecot ]; then
+  if in_ci || [ "$(id -u)" = 0 ]; then
+    apt_install dovecot-imapd || true
+  fi
+  if [ ! -x /usr/sbin/dovecot ]; then
+    in_ci && { echo "Dovecot is required in CI and could not be installed." >&2; exit 1; }
+    echo "Dovecot not installed: IMAP tests will skip (apt-get install dovecot-imapd)."
   fi
 fi
 echo "Services ready."
