@@ -50,10 +50,14 @@ class _ClockSigner(TimestampSigner):
 
 def timed_serializer(request: Request, salt: str) -> URLSafeTimedSerializer:
     """Signs short-lived values with the installation's secret; `salt` keeps uses apart."""
-    settings: Settings = request.app.state.settings
+    return serializer_for(request.app.state.settings, salt, request_clock(request))
+
+
+def serializer_for(settings: Settings, salt: str,
+                   clock: Clock = SYSTEM_CLOCK) -> URLSafeTimedSerializer:
+    """The same, outside a request (jobs that put signed links into e-mails)."""
     return URLSafeTimedSerializer(settings.resolved_secret_key(), salt=salt,
-                                  signer=_ClockSigner,
-                                  signer_kwargs={"clock": request_clock(request)})
+                                  signer=_ClockSigner, signer_kwargs={"clock": clock})
 
 
 def start_session(request: Request, token: str, target: str) -> Response:

@@ -24,13 +24,17 @@ from zabota.identity import errors as identity_errors
 from zabota.identity import service as identity
 from zabota.identity.models import Customer
 from zabota.web.deps import limiter
-from zabota.web.ui.auth import request_clock, start_session, timed_serializer
+from zabota.web.ui.auth import request_clock, serializer_for, start_session, timed_serializer
 from zabota.web.ui.common import UISession, error_text, render
 from zabota.web.ui.common import csrf_token as signed_csrf
 
 router = APIRouter()
 LINK_SALT = "zabota.login-link"
 LINK_MINUTES = 15
+# The link to a request in the e-mail that tells a customer of an answer: it signs them in to
+# that request for two weeks, until they sign in by another link (which bumps the nonce).
+REQUEST_LINK_SALT = "zabota.request-link"
+REQUEST_LINK_DAYS = 14
 ANON_COOKIE = "zabota_anon"
 
 
@@ -246,3 +250,60 @@ def use_link(token: str, request: Request, session: UISession,
         return _page(request, "portal/link_confirm.html",
                      {"token": None, "error": error_text(exc)}, status_code=exc.status)
     return start_session(request, access, "/portal")
+
+
+# --- links to one request, in the e-mails that tell of an answer ----------------------------
+
+
+def request_link(settings: Settings, customer: Customer, ticket_id: int, *,
+                 base_url: str | None = None) -> str:
+    token = serializer_for(settings, REQUEST_LINK_SALT).dumps(
+        {"c": customer.id, "n": customer.login_nonce, "t": ticket_id})
+    base = base_url or settings.public_url or "http://127.0.0.1:8000"
+    return f"{base.rstrip('/')}/portal/open/{token}"
+
+
+def _read_request_link(request: Request, token: str) -> tuple[int, int, int]:
+    try:
+        claims = timed_serializer(request, REQUEST_LINK_SALT).loads(
+            token, max_age=REQUEST_LINK_DAYS * 24 * 3600)
+        return int(claims["c"]), int(claims["n"]), int(claims["t"])
+    except (BadSignature, KeyError, TypeError, ValueError):
+        raise identity_errors.LoginLinkInvalid() from None
+
+
+@router.get("/portal/open/{token}")
+def open_request_page(token: str, request: Request, session: UISession) -> Response:
+    """A button, not a sign-in: mail scanners follow links."""
+    try:
+        customer_id, nonce, _ticket = _read_request_link(request, token)
+        if not identity.login_link_is_current(session, customer_id=customer_id, nonce=nonce):
+            raise identity_errors.LoginLinkInvalid()
+    except ZabotaError as exc:
+        return _page(request, "portal/link_confirm.html",
+                     {"token": None, "error": error_text(exc)}, status_code=exc.status)
+    return _page(request, "portal/link_confirm.html",
+                 {"token": token, "action": f"/portal/open/{token}"})
+
+
+@router.post("/portal/open/{token}")
+def open_request(token: str, request: Request, session: UISession,
+                 csrf_token: Annotated[str, Form()] = "") -> Response:
+    _check_anonymous_csrf(request, csrf_token)
+    settings: Settings = request.app.state.settings
+    try:
+        client = request.client.host if request.client else "unknown"
+        limiter(request).hit(f"link-use-ip:{client}",
+                             limit=settings.login_rate_limit_per_minute * 5)
+        customer_id, nonce, ticket_id = _read_request_link(request, token)
+        if not identity.login_link_is_current(session, customer_id=customer_id, nonce=nonce):
+            raise identity_errors.LoginLinkInvalid()
+        access = identity.issue_token_for(
+            session, ttl=timedelta(hours=settings.access_token_ttl_hours),
+            customer_id=customer_id, clock=request_clock(request))
+        session.commit()
+    except (ZabotaError, RateLimited) as exc:
+        session.rollback()
+        return _page(request, "portal/link_confirm.html",
+                     {"token": None, "error": error_text(exc)}, status_code=exc.status)
+    return start_session(request, access, f"/portal/requests/{ticket_id}")
