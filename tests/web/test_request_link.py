@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from zabota.core.clock import SYSTEM_CLOCK, FrozenClock
 from zabota.identity import service as identity
-from zabota.web.ui.portal_auth import request_link
+from zabota.web.ui.portal_auth import link_to_request
 
 
 def csrf_of(html: str) -> str:
@@ -22,7 +22,7 @@ def test_the_link_opens_the_request_after_a_button_press(app_client, session, se
     customer = make_customer("anna@example.org")
     ticket = make_ticket(customer=customer, subject="Сломался чайник")
     session.commit()
-    link = request_link(settings, customer, ticket.id, base_url="http://testserver")
+    link = link_to_request(settings, customer, ticket.id, base_url="http://testserver")
     page = app_client.get(link)
     assert page.status_code == 200 and "/portal/open/" in page.text
     assert "zabota_session" not in app_client.cookies  # looking at it signs nobody in
@@ -38,7 +38,7 @@ def test_an_old_or_superseded_link_is_refused(app_client, session, settings, mak
     customer = make_customer("boris@example.org")
     ticket = make_ticket(customer=customer)
     session.commit()
-    link = request_link(settings, customer, ticket.id, base_url="http://testserver")
+    link = link_to_request(settings, customer, ticket.id, base_url="http://testserver")
     app_client.app.state.clock = FrozenClock(SYSTEM_CLOCK.now() + timedelta(days=15))
     assert app_client.get(link).status_code == 400
     app_client.app.state.clock = SYSTEM_CLOCK

@@ -255,8 +255,8 @@ def use_link(token: str, request: Request, session: UISession,
 # --- links to one request, in the e-mails that tell of an answer ----------------------------
 
 
-def request_link(settings: Settings, customer: Customer, ticket_id: int, *,
-                 base_url: str | None = None) -> str:
+def link_to_request(settings: Settings, customer: Customer, ticket_id: int, *,
+                    base_url: str | None = None) -> str:
     token = serializer_for(settings, REQUEST_LINK_SALT).dumps(
         {"c": customer.id, "n": customer.login_nonce, "t": ticket_id})
     base = base_url or settings.public_url or "http://127.0.0.1:8000"
