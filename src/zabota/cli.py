@@ -1,20 +1,27 @@
-"""The `zabota` command: serve, worker, migrate, createadmin, demo."""
+"""The `zabota` command: serve, worker, migrate, createadmin, demo, ml."""
 
 from __future__ import annotations
 
 import secrets
 import subprocess
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import sqlalchemy as sa
 import typer
 
+from zabota.channels.cli import channels_app
 from zabota.core.logging import configure_logging
 from zabota.core.settings import get_settings
+from zabota.ml.cli import ml_app
+
+if TYPE_CHECKING:
+    from aiosmtpd.controller import Controller
 
 app = typer.Typer(help="Zabota — omnichannel customer care.", no_args_is_help=True,
                   add_completion=False)
+app.add_typer(ml_app, name="ml")
+app.add_typer(channels_app, name="channels")
 
 
 @app.command()
@@ -113,6 +120,7 @@ def serve(
     import uvicorn
 
     configure_logging()
+    smtp_receiver = _start_smtp_receiver()
     demo_loader = None
     if load_demo:
         # A separate process, so the server answers at once while tickets appear.
@@ -128,12 +136,32 @@ def serve(
         finally:
             consumer.stop(graceful=True)
             _stop(demo_loader)
+            if smtp_receiver is not None:
+                smtp_receiver.stop()
         return
     try:
         uvicorn.run("zabota.web.main:app", host=host, port=port, workers=workers,
                     reload=reload, proxy_headers=True, log_level="warning")
     finally:
         _stop(demo_loader)
+        if smtp_receiver is not None:
+            smtp_receiver.stop()
+
+
+def _start_smtp_receiver() -> Controller | None:
+    """The built-in SMTP receiver (ZABOTA_SMTP_HOST:ZABOTA_SMTP_PORT), in a thread of the
+    serving process only, so several web workers do not compete for the port."""
+    settings = get_settings()
+    if not settings.smtp_enabled:
+        return None
+    from zabota.channels.email.smtp_server import start_smtp_receiver
+    from zabota.core.db import get_database
+
+    receiver = start_smtp_receiver(settings, get_database())
+    if receiver is not None:
+        typer.echo(f"E-mail: the SMTP receiver listens on {settings.smtp_host}:"
+                   f"{settings.smtp_port}")
+    return receiver
 
 
 def _stop(process: subprocess.Popen[bytes] | None) -> None:

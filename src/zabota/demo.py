@@ -24,12 +24,15 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session
 
+from zabota.channels import demo as demo_channels
 from zabota.core import outbox
 from zabota.core.clock import SYSTEM_CLOCK, Clock, FrozenClock
 from zabota.core.db import Database, refresh_statistics
 from zabota.identity import service as identity
 from zabota.identity.models import IdentityKind, Role
 from zabota.identity.permissions import SYSTEM, Actor
+from zabota.kb import demo as kb_demo
+from zabota.routing import demo as demo_routing
 from zabota.tickets import service as tickets
 from zabota.tickets.models import Channel, Priority, Status
 from zabota.tickets.service import NewMessage
@@ -2402,7 +2405,7 @@ def _create_organizations(session: Session, clock: Clock) -> None:
 
 def load_demo(
     database: Database, *, tickets: int = 10_000, customers: int = 2_000, days: int = 90,
-    seed: int = 42, clock: Clock = SYSTEM_CLOCK,
+    seed: int = 42, clock: Clock = SYSTEM_CLOCK, train_model: bool = True,
 ) -> str:
     """Fill the database with demo data ending now; return a one-line summary.
 
@@ -2418,6 +2421,8 @@ def load_demo(
         team_ids, agents = _create_staff(session, sim)
         sim.advance(timedelta(minutes=1))
         _create_organizations(session, sim)
+        demo_channels.seed_channels(session, team_ids, clock=sim)
+        demo_routing.seed_routing(session, team_ids, clock=sim)
         session.commit()
     planner = _Planner(rng, start=start + timedelta(minutes=2), now=now, agents=agents,
                        team_ids=team_ids)
@@ -2437,6 +2442,12 @@ def load_demo(
     span = (now - planner.start).total_seconds()
     loners = [(planner.start + timedelta(seconds=rng.uniform(0, span)), person)
               for person in people if id(person) not in writers]
+    with database.sessions() as session:
+        # The help centre first: it is small, and a visitor can use it while tickets load.
+        editor = next(agent for agent in agents if agent.role == Role.SUPERVISOR)
+        help_centre = kb_demo.load_demo_kb(session, actor=editor.actor, clock=FrozenClock(now),
+                                           rng=random.Random(seed), tickets=tickets)
+        session.commit()
     runner = _Runner(database, sim, agent_ids=[agent.user_id for agent in agents],
                      team_ids=list(team_ids.values()))
     tally = runner.run(_timeline(plans, loners, now))
@@ -2444,6 +2455,11 @@ def load_demo(
         outbox.settle_as_history(session, after_id=outbox_before, clock=clock)
         session.commit()
     refresh_statistics(database.engine, full=True)
+    model = "no category model"
+    if train_model:
+        with database.sessions() as session:
+            model = demo_routing.train_on_history(session)
+            session.commit()
     seconds = time.perf_counter() - began
     log.info("demo.loaded", tickets=tally.tickets, customers=tally.customers,
              seconds=round(seconds, 1))
@@ -2451,4 +2467,4 @@ def load_demo(
             f"organisations, {len(agents)} staff in {len(team_ids)} teams; "
             f"{tally.messages} messages, {tally.notes} internal notes, "
             f"{tally.transfers} transfers, {tally.escalations} escalations over the last "
-            f"{days} days; loaded in {seconds:.0f} s")
+            f"{days} days; help centre: {help_centre}; {model}; loaded in {seconds:.0f} s")

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from tests.conftest import actor_of
 from zabota.channels.inbound import Inbound, InboundFile, receive, ticket_number_in
 from zabota.channels.models import OutboundDelivery
-from zabota.identity.models import IdentityKind
+from zabota.identity.models import IdentityKind, Role
 from zabota.identity.permissions import SYSTEM
 from zabota.tickets import service as tickets
 from zabota.tickets.models import Channel, Message, Status, Ticket, TicketEvent
@@ -120,13 +120,12 @@ def test_ticket_numbers_are_read_from_subjects():
 
 
 def test_the_answer_goes_back_on_the_channel_the_customer_wrote_on(session, settings,
-                                                                    make_agent):
+                                                                    make_agent, monkeypatch):
     from zabota.channels import outbound
 
-    calls = []
-    outbound.register_sender(Channel.TELEGRAM)(lambda job, _s: calls.append(job) or "42")
+    monkeypatch.setitem(outbound._senders, Channel.TELEGRAM, lambda job, _s: "42")
     got = receive(session, telegram("Не приходит код", 1, chat="9001"), settings=settings)
-    agent = make_agent(role=__import__("zabota.identity.models", fromlist=["Role"]).Role.ADMIN)
+    agent = make_agent(role=Role.ADMIN)
     reply = tickets.add_message(session, got.ticket_id, tickets.NewMessage(text="Отправили"),
                                 actor=actor_of(agent))
     assert reply.channel == Channel.TELEGRAM

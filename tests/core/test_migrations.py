@@ -7,7 +7,8 @@ from alembic.migration import MigrationContext
 from zabota.core.db import Base
 from zabota.migrations.models import load_all_models
 
-SEARCH_TABLES = {"ticket_fts", "ticket_search"}
+# Full-text indexes live outside the ORM (FTS5 virtual tables, generated tsvector columns).
+SEARCH_TABLES = {"ticket_fts", "ticket_search", "kb_fts", "kb_article_search"}
 
 
 def _names(diff: object) -> str:

@@ -92,7 +92,7 @@ def test_quarantined_items_are_listed_and_can_be_dismissed(client, session, admi
 
 def test_dead_replies_are_listed_and_sent_again(client, session, admin, make_agent,
                                                 monkeypatch):
-    outbound.register_sender(Channel.TELEGRAM)(lambda job, _settings: "1")
+    monkeypatch.setitem(outbound._senders, Channel.TELEGRAM, lambda job, _settings: "1")
     got = receive(session, Inbound(channel=Channel.TELEGRAM, external_id="1:1",
                                    identities=[(IdentityKind.TELEGRAM, "1")], text="Привет"))
     agent = make_agent(role=Role.ADMIN)

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from zabota.core.clock import SYSTEM_CLOCK, FrozenClock
 from zabota.identity import service as identity
-from zabota.web.ui.portal_auth import link_to_request
+from zabota.identity.links import link_to_request
 
 
 def csrf_of(html: str) -> str:

@@ -10,7 +10,7 @@ from zabota.core.errors import InvalidInput
 from zabota.core.i18n import N_, _
 from zabota.tickets.models import Channel
 
-FieldKind = Literal["text", "int", "bool", "secret", "url", "textarea"]
+FieldKind = Literal["text", "int", "bool", "secret", "url", "textarea", "lines"]
 
 
 @dataclass(frozen=True)
@@ -37,11 +37,16 @@ CONFIG_FIELDS: dict[Channel, tuple[ConfigField, ...]] = {
         ConfigField("imap_password", N_("IMAP password"), "secret"),
         ConfigField("oauth2_token", N_("OAuth2 access token (XOAUTH2)"), "secret",
                     hint=N_("For Microsoft 365, Gmail and Yandex instead of a password.")),
+        ConfigField("imap_starttls", N_("IMAP with STARTTLS (port 143)"), "bool", default=False),
         ConfigField("imap_folder", N_("Folder"), default="INBOX"),
+        ConfigField("imap_mark", N_("Mark taken mail with"), default="\\Seen",
+                    hint=N_("\\Seen, or a keyword such as $Zabota to leave mail unread for "
+                            "people who read the same mailbox.")),
         ConfigField("smtp_host", N_("SMTP server for replies"),
                     hint=N_("Leave empty to send with the installation's mail settings.")),
         ConfigField("smtp_port", N_("SMTP port"), "int", default=587),
         ConfigField("smtp_starttls", N_("SMTP with STARTTLS"), "bool", default=True),
+        ConfigField("smtp_ssl", N_("SMTP over TLS (port 465)"), "bool", default=False),
         ConfigField("smtp_username", N_("SMTP user name")),
         ConfigField("smtp_password", N_("SMTP password"), "secret"),
     ),
@@ -51,7 +56,8 @@ CONFIG_FIELDS: dict[Channel, tuple[ConfigField, ...]] = {
         ConfigField("secret_token", N_("Webhook secret"), "secret",
                     hint=N_("Telegram sends it back in every webhook call; we refuse calls "
                             "without it.")),
-        ConfigField("greeting", N_("Greeting on /start"), "textarea"),
+        ConfigField("greeting_ru", N_("Greeting on /start in Russian"), "textarea"),
+        ConfigField("greeting_en", N_("Greeting on /start in English"), "textarea"),
         ConfigField("api_base_url", N_("Bot API address"), "url", hint=_API_BASE),
     ),
     Channel.VK: (
@@ -75,7 +81,9 @@ CONFIG_FIELDS: dict[Channel, tuple[ConfigField, ...]] = {
                     hint=N_("The PBX connector sends it in the X-Zabota-Key header.")),
     ),
     Channel.CHAT: (
-        ConfigField("greeting", N_("Greeting"), "textarea"),
+        ConfigField("origins", N_("Sites allowed to embed the widget"), "lines",
+                    hint=N_("One address per line, like https://shop.example. Empty: any "
+                            "site. The widget key is the Address field above.")),
     ),
 }
 KINDS = tuple(CONFIG_FIELDS)
@@ -105,6 +113,9 @@ def parse_config(kind: Channel, form: dict[str, str], *,
             elif spec.default is not None and spec.kind != "secret":
                 config[spec.key] = spec.default
             continue
+        if spec.kind == "lines":
+            config[spec.key] = [line.strip() for line in raw.splitlines() if line.strip()]
+            continue
         if spec.kind == "int":
             try:
                 config[spec.key] = int(raw)
@@ -118,4 +129,6 @@ def parse_config(kind: Channel, form: dict[str, str], *,
         config[spec.key] = raw
     if errors:
         raise InvalidInput(errors=errors)
-    return config
+    # Keys the form does not show (a polling offset, older settings) are kept as they were.
+    known = {spec.key for spec in CONFIG_FIELDS[kind]}
+    return {**{k: v for k, v in current.items() if k not in known}, **config}

@@ -24,6 +24,7 @@ from zabota.core import mailer
 from zabota.core.clock import SYSTEM_CLOCK, Clock
 from zabota.core.outbox import OutboxEvent, after_commit, subscribe
 from zabota.core.settings import Settings, get_settings
+from zabota.identity.links import link_to_request
 from zabota.identity.models import ChannelIdentity, Customer, IdentityKind
 from zabota.tickets.models import Channel, Message, Ticket
 
@@ -66,6 +67,8 @@ class Outgoing:
     external_id: str | None = None
     # External ids of the conversation so far, oldest first (e-mail References).
     thread: Sequence[str] = field(default_factory=tuple)
+    # For portal and API requests: the signed link back to the request in the portal.
+    portal_link: str | None = None
 
 
 Sender = Callable[[Outgoing, Settings], "str | None"]
@@ -257,7 +260,9 @@ def outgoing(session: Session, delivery_id: int, settings: Settings) -> Outgoing
         recipient=delivery.recipient, account=account, ticket_id=ticket.id,
         ticket_subject=ticket.subject, customer_name=customer.name,
         customer_language=customer.language, text=message.body_text, html=message.body_html,
-        files=files, external_id=delivery.external_id, thread=thread[-20:])
+        files=files, external_id=delivery.external_id, thread=thread[-20:],
+        portal_link=(link_to_request(settings, customer, ticket.id)
+                     if message.channel in _TOLD_BY_EMAIL else None))
 
 
 def record_result(session: Session, delivery_id: int, *, external_id: str | None = None,
@@ -279,7 +284,12 @@ def record_result(session: Session, delivery_id: int, *, external_id: str | None
         log.error("channels.delivery_dead", delivery_id=delivery.id,
                   channel=delivery.channel.value, error=type(error).__name__)
     else:
-        delivery.next_attempt_at = now + BACKOFF_BASE * 2 ** (delivery.attempts - 1)
+        delay = BACKOFF_BASE * 2 ** (delivery.attempts - 1)
+        # A platform that said how long to wait (HTTP 429 retry_after) is not asked sooner.
+        asked = getattr(error, "retry_after", None)
+        if isinstance(asked, (int, float)) and asked > 0:
+            delay = max(delay, timedelta(seconds=float(asked)))
+        delivery.next_attempt_at = now + delay
         log.warning("channels.delivery_retry", delivery_id=delivery.id,
                     attempts=delivery.attempts, error=type(error).__name__)
     return delivery

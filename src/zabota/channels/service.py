@@ -22,6 +22,7 @@ from zabota.tickets.models import Channel
 
 log = structlog.get_logger()
 
+MAX_ID = 2**31 - 1
 # An inbound item that failed this many times is quarantined instead of tried again.
 MAX_INBOUND_ATTEMPTS = 3
 
@@ -91,6 +92,8 @@ def delete_account(session: Session, account_id: int, *, actor: Actor) -> None:
 
 
 def get_account(session: Session, account_id: int) -> ChannelAccount:
+    if not 0 < account_id <= MAX_ID:  # PostgreSQL refuses to compare an integer beyond it
+        raise AccountNotFound()
     account = session.get(ChannelAccount, account_id)
     if account is None:
         raise AccountNotFound()

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
         "application/vnd.ms-excel",
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         "application/octet-stream", "message/rfc822",
+        # Voice messages and short videos from messengers.
+        "audio/ogg", "audio/mpeg", "audio/mp4", "video/mp4",
     ]
 
     api_rate_limit_per_minute: int = Field(default=6000, gt=0)
@@ -56,7 +58,27 @@ class Settings(BaseSettings):
     mail_timeout_seconds: float = Field(default=30.0, gt=0)
     # The address people reach us at, for links in e-mails; empty: the request's own address.
     public_url: str | None = None
+
+    # The e-mail channel. The built-in SMTP receiver takes mail for the addresses of the
+    # e-mail channel accounts (any address while none is configured, so a fresh install can
+    # be tried); `make run` listens on 127.0.0.1:2525.
+    smtp_enabled: bool = True
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=2525, ge=0, lt=65536)
+    # Larger messages are refused by SMTP (552) and quarantined unread by IMAP polling.
+    email_max_message_bytes: int = Field(default=40 * 1024 * 1024, gt=0)
+    imap_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Mailboxes polled at once; each has its own connection and database session.
+    imap_parallel_mailboxes: int = Field(default=4, gt=0, le=64)
     outbox_max_attempts: int = Field(default=8, gt=0)
+
+    # Web chat (the widget): the largest frame a visitor may send, the longest message, the
+    # files one message may carry (each within the attachment limits above) and messages a
+    # visitor may send a minute.
+    chat_max_frame_bytes: int = Field(default=64 * 1024, gt=0)
+    chat_max_message_chars: int = Field(default=5000, gt=0)
+    chat_max_files: int = Field(default=5, gt=0)
+    chat_rate_limit_per_minute: int = Field(default=30, gt=0)
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -22,15 +22,20 @@ class Permission(enum.StrEnum):
     MERGE_TICKETS = "merge_tickets"
     VIEW_STAFF = "view_staff"
     MANAGE_SETTINGS = "manage_settings"
+    MANAGE_ROUTING = "manage_routing"  # categories, routing rules, category models
+    EDIT_KB = "edit_kb"  # write and revise knowledge-base drafts, send them to review
+    PUBLISH_KB = "publish_kb"  # publish, unpublish and edit published articles
+    MANAGE_KB = "manage_kb"  # categories, synonyms, canned responses, deleting articles
 
 
 _STAFF = {
     Permission.VIEW_CUSTOMERS, Permission.EDIT_CUSTOMERS, Permission.WORK_TICKETS,
-    Permission.MERGE_TICKETS, Permission.VIEW_STAFF,
+    Permission.MERGE_TICKETS, Permission.VIEW_STAFF, Permission.EDIT_KB,
 }
 GRANTS: dict[Role, set[Permission]] = {
     Role.AGENT: _STAFF,
-    Role.SUPERVISOR: _STAFF | {Permission.MERGE_CUSTOMERS},
+    Role.SUPERVISOR: _STAFF | {Permission.MERGE_CUSTOMERS, Permission.PUBLISH_KB,
+                               Permission.MANAGE_KB},
     Role.ADMIN: set(Permission),
 }
 

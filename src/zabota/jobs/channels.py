@@ -5,7 +5,7 @@ from __future__ import annotations
 import structlog
 from huey import crontab
 
-from zabota.channels import outbound
+from zabota.channels import load_adapters, outbound
 from zabota.channels.models import DeliveryStatus
 from zabota.core.clock import SYSTEM_CLOCK
 from zabota.core.db import get_database
@@ -13,6 +13,7 @@ from zabota.core.settings import get_settings
 from zabota.jobs.huey_app import huey
 
 log = structlog.get_logger()
+load_adapters()  # the senders the deliveries need
 
 
 @huey.task()  # type: ignore[untyped-decorator]

@@ -14,6 +14,8 @@ from zabota.core import outbox
 from zabota.core.db import get_database
 from zabota.core.settings import get_settings
 from zabota.jobs.huey_app import huey
+from zabota.kb import analytics as _kb_analytics  # noqa: F401 - outbox subscribers
+from zabota.routing import service as _routing  # noqa: F401 - outbox subscribers
 
 log = structlog.get_logger()
 _WAKE_INTERVAL = 0.5

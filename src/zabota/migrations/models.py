@@ -6,5 +6,6 @@ def load_all_models() -> None:
     from zabota.channels import models as channel_models  # noqa: F401
     from zabota.core import idempotency, outbox, site  # noqa: F401
     from zabota.identity import models as identity_models  # noqa: F401
+    from zabota.kb import models as kb_models  # noqa: F401
     from zabota.routing import models as routing_models  # noqa: F401
     from zabota.tickets import models as ticket_models  # noqa: F401

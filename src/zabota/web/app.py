@@ -11,12 +11,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zabota import __version__
+from zabota.channels import load_adapters
 from zabota.core.db import Database, get_database
 from zabota.core.i18n import pick_language, set_language
 from zabota.core.presence import make_presence
 from zabota.core.ratelimit import make_rate_limiter
 from zabota.core.settings import Settings, get_settings
-from zabota.web import ops, problems, ui
+from zabota.web import chat, ops, problems, ui
 from zabota.web.api.v1 import router as api_v1
 
 
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                     "Authenticate with `POST /api/v1/auth/token` and send "
                     "`Authorization: Bearer <token>`. Errors are RFC 9457 problem+json.",
     )
+    load_adapters()  # channel senders, connection tests and re-ingestion hooks
     app.state.settings = settings
     app.state.database = database
     app.state.rate_limiter = make_rate_limiter(settings.redis_url)
@@ -98,6 +100,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(ops.router)
     app.include_router(api_v1, prefix="/api/v1")
     app.include_router(ui.router)
+    app.include_router(chat.router)
     app.mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")
     app.add_middleware(LanguageAndMetrics, default_language=settings.default_language)
     return app

@@ -2,11 +2,22 @@
 
 from fastapi import APIRouter
 
-from zabota.web.ui import admin, admin_channels, agent, auth, portal, portal_auth, profile
+from zabota.web.ui import (
+    admin,
+    admin_channels,
+    agent,
+    auth,
+    help,
+    kb,
+    portal,
+    portal_auth,
+    profile,
+    routing,
+)
 from zabota.web.ui.common import STATIC_DIR, LoginRequired
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, agent, portal, admin, admin_channels, portal_auth, profile):
+for module in (auth, help, kb, agent, portal, admin, admin_channels, portal_auth, profile, routing):
     router.include_router(module.router)
 
 __all__ = ["STATIC_DIR", "LoginRequired", "router"]

@@ -83,7 +83,9 @@ def _form_page(request: Request, session: Session, actor: Actor, kind: Channel,
 
 def _values(account: ChannelAccount) -> dict[str, Any]:
     specs = CONFIG_FIELDS[account.kind]
-    config = {f"config.{s.key}": account.config.get(s.key) for s in specs if s.kind != "secret"}
+    config = {f"config.{s.key}": "\n".join(account.config.get(s.key) or [])
+              if s.kind == "lines" else account.config.get(s.key)
+              for s in specs if s.kind != "secret"}
     return {"name": account.name, "address": account.address or "",
             "team_id": str(account.team_id or ""), "enabled": account.enabled, **config}
 

@@ -1,16 +1,17 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
-from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from zabota.core.clock import SYSTEM_CLOCK, Clock
 from zabota.core.errors import RateLimited, ZabotaError
 from zabota.core.i18n import _
 from zabota.core.settings import Settings
+from zabota.core.signing import serializer_for
 from zabota.identity import errors as identity_errors
 from zabota.identity import service as identity
 from zabota.tickets import attachments
@@ -37,27 +38,9 @@ def request_clock(request: Request) -> Clock:
     return clock
 
 
-class _ClockSigner(TimestampSigner):
-    """itsdangerous' timestamp signer reading our Clock, so expiry is testable without sleep."""
-
-    def __init__(self, *args: Any, clock: Clock = SYSTEM_CLOCK, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.clock = clock
-
-    def get_timestamp(self) -> int:
-        return int(self.clock.now().timestamp())
-
-
 def timed_serializer(request: Request, salt: str) -> URLSafeTimedSerializer:
     """Signs short-lived values with the installation's secret; `salt` keeps uses apart."""
     return serializer_for(request.app.state.settings, salt, request_clock(request))
-
-
-def serializer_for(settings: Settings, salt: str,
-                   clock: Clock = SYSTEM_CLOCK) -> URLSafeTimedSerializer:
-    """The same, outside a request (jobs that put signed links into e-mails)."""
-    return URLSafeTimedSerializer(settings.resolved_secret_key(), salt=salt,
-                                  signer=_ClockSigner, signer_kwargs={"clock": clock})
 
 
 def start_session(request: Request, token: str, target: str) -> Response:

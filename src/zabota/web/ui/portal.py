@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from zabota.core.errors import Forbidden, ZabotaError
 from zabota.core.i18n import N_, _
 from zabota.identity.permissions import Actor
+from zabota.kb import analytics as kb_analytics
 from zabota.tickets import service as tickets
 from zabota.tickets.models import Channel, Status
 from zabota.web.deps import SettingsDep
@@ -23,6 +24,7 @@ from zabota.web.ui.common import (
     render,
     store_uploads,
 )
+from zabota.web.ui.help import VISITOR_COOKIE
 
 router = APIRouter(prefix="/portal")
 
@@ -85,6 +87,9 @@ def create_request(request: Request, session: UISession, actor: UIActor,
                                        message=tickets.NewMessage(
                                            text=description, attachment_ids=attachment_ids),
                                        channel=Channel.PORTAL)
+        # What this browser read before signing in counts towards the deflection report.
+        kb_analytics.link_ticket(session, ticket_id=ticket.id, at=ticket.created_at,
+                                 visitor_id=request.cookies.get(VISITOR_COOKIE))
         session.commit()
     except ZabotaError as exc:
         session.rollback()

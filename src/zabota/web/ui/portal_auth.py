@@ -22,19 +22,16 @@ from zabota.core.i18n import _
 from zabota.core.settings import Settings
 from zabota.identity import errors as identity_errors
 from zabota.identity import service as identity
+from zabota.identity.links import REQUEST_LINK_DAYS, REQUEST_LINK_SALT
 from zabota.identity.models import Customer
 from zabota.web.deps import limiter
-from zabota.web.ui.auth import request_clock, serializer_for, start_session, timed_serializer
+from zabota.web.ui.auth import request_clock, start_session, timed_serializer
 from zabota.web.ui.common import UISession, error_text, render
 from zabota.web.ui.common import csrf_token as signed_csrf
 
 router = APIRouter()
 LINK_SALT = "zabota.login-link"
 LINK_MINUTES = 15
-# The link to a request in the e-mail that tells a customer of an answer: it signs them in to
-# that request for two weeks, until they sign in by another link (which bumps the nonce).
-REQUEST_LINK_SALT = "zabota.request-link"
-REQUEST_LINK_DAYS = 14
 ANON_COOKIE = "zabota_anon"
 
 
@@ -253,14 +250,6 @@ def use_link(token: str, request: Request, session: UISession,
 
 
 # --- links to one request, in the e-mails that tell of an answer ----------------------------
-
-
-def link_to_request(settings: Settings, customer: Customer, ticket_id: int, *,
-                    base_url: str | None = None) -> str:
-    token = serializer_for(settings, REQUEST_LINK_SALT).dumps(
-        {"c": customer.id, "n": customer.login_nonce, "t": ticket_id})
-    base = base_url or settings.public_url or "http://127.0.0.1:8000"
-    return f"{base.rstrip('/')}/portal/open/{token}"
 
 
 def _read_request_link(request: Request, token: str) -> tuple[int, int, int]:

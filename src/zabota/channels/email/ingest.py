@@ -1,0 +1,103 @@
+"""One raw e-mail into the helpdesk: parsed, checked for loops, stored once through the shared
+inbound core; what cannot be read is quarantined with the reason, never dropped."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from zabota.channels import service as channels
+from zabota.channels.email.parse import (
+    IgnoreCode,
+    IgnoredReason,
+    MalformedEmail,
+    external_id_of,
+    own_address_set,
+    parse,
+)
+from zabota.channels.inbound import Received, find_duplicate, receive
+from zabota.channels.models import ChannelAccount, OutboundDelivery, QuarantinedDelivery
+from zabota.core.clock import SYSTEM_CLOCK, Clock
+from zabota.core.i18n import _
+from zabota.core.settings import Settings
+from zabota.tickets.models import Channel
+
+log = structlog.get_logger()
+
+
+def own_addresses(session: Session, settings: Settings) -> frozenset[str]:
+    """Addresses mail from which is our own coming back: our mailboxes and the system sender."""
+    accounts = session.scalars(sa.select(ChannelAccount.address).where(
+        ChannelAccount.kind == Channel.EMAIL, ChannelAccount.address.is_not(None)))
+    return own_address_set([*accounts, settings.mail_from])
+
+
+def too_large(size: int, settings: Settings) -> str:
+    return _("The message ({size} kB) is larger than the limit of {limit} kB; only its header "
+             "is kept").format(size=size // 1024, limit=settings.email_max_message_bytes // 1024)
+
+
+def header_block(raw: bytes) -> bytes:
+    """The header of a message (what we keep of one too large to store)."""
+    end = raw.find(b"\r\n\r\n")
+    end = raw.find(b"\n\n") if end < 0 else end
+    return raw[:end if 0 <= end < 256 * 1024 else 256 * 1024]
+
+
+def take(session: Session, raw: bytes, *, account_id: int | None, settings: Settings,
+         clock: Clock = SYSTEM_CLOCK) -> Received | IgnoredReason:
+    """Parse and store one message; raises `MalformedEmail` for what cannot be read.
+
+    The caller commits (and on any other error rolls back and counts a failure)."""
+    if len(raw) > settings.email_max_message_bytes:
+        raise MalformedEmail(too_large(len(raw), settings))
+    parsed = parse(raw, account_id=account_id, own_addresses=own_addresses(session, settings))
+    if parsed.ignored is not None:
+        log.info("email.ignored", code=parsed.ignored.code.value,
+                 message_id=parsed.ignored.external_id, account_id=account_id)
+        return parsed.ignored
+    inbound = parsed.inbound
+    assert inbound is not None
+    if session.scalar(sa.select(OutboundDelivery.id).where(
+            OutboundDelivery.channel == Channel.EMAIL,
+            OutboundDelivery.external_id == inbound.external_id).limit(1)) is not None:
+        # One of our replies came back (a forwarding rule, our address in Cc): a loop.
+        log.info("email.ignored", code=IgnoreCode.LOOP.value, message_id=inbound.external_id)
+        return IgnoredReason(IgnoreCode.LOOP, "our own message", inbound.external_id)
+    try:
+        with session.begin_nested():
+            return receive(session, inbound, settings=settings, clock=clock)
+    except IntegrityError:
+        # Another process stored the same Message-ID a moment ago (two pollers, SMTP and
+        # IMAP at once): the unique key decided, and this copy is the duplicate.
+        existing = find_duplicate(session, Channel.EMAIL, inbound.external_id)
+        if existing is None:
+            raise
+        return Received(existing.ticket_id, existing.id, duplicate=True)
+
+
+def ingest_raw(session: Session, raw: bytes, *, account_id: int | None, settings: Settings,
+               clock: Clock = SYSTEM_CLOCK) -> Received | IgnoredReason:
+    """Store one raw message exactly once, or say why it creates no ticket.
+
+    Malformed mail is quarantined (in this transaction) with the reason and reported as
+    ignored; it never raises for the content of the message. The caller commits."""
+    try:
+        return take(session, raw, account_id=account_id, settings=settings, clock=clock)
+    except MalformedEmail as exc:
+        external_id = external_id_of(raw)
+        payload = raw if len(raw) <= settings.email_max_message_bytes else header_block(raw)
+        channels.quarantine(session, channel=Channel.EMAIL, payload=payload, reason=str(exc),
+                            account_id=account_id, external_id=external_id, clock=clock)
+        log.warning("email.quarantined", message_id=external_id, account_id=account_id)
+        return IgnoredReason(IgnoreCode.MALFORMED, str(exc), external_id)
+
+
+@channels.register_reingest(Channel.EMAIL)
+def reingest(session: Session, row: QuarantinedDelivery) -> Received | IgnoredReason:
+    """An admin released a quarantined message: try it again (raises if it fails again)."""
+    from zabota.core.settings import get_settings
+
+    return take(session, row.payload, account_id=row.account_id, settings=get_settings())

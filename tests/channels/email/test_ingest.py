@@ -1,0 +1,133 @@
+"""Raw e-mail into tickets: stored once, threaded, ignored or quarantined with a reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import actor_of, no_new_rows
+from zabota.channels import service as channels
+from zabota.channels.email.ingest import ingest_raw
+from zabota.channels.email.parse import IgnoreCode, IgnoredReason
+from zabota.channels.inbound import Received
+from zabota.channels.models import OutboundDelivery, QuarantinedDelivery, QuarantineStatus
+from zabota.core.errors import Conflict
+from zabota.identity.models import Role
+from zabota.identity.permissions import SYSTEM
+from zabota.tickets.models import Channel, Message, Ticket
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+@pytest.fixture
+def mailbox(session, make_team):
+    team = make_team("Поддержка")
+    return channels.create_account(session, actor=SYSTEM, kind=Channel.EMAIL, name="support",
+                                   address="Support <support@zabota.example>", team_id=team.id,
+                                   config={})
+
+
+def test_a_message_opens_a_ticket_for_the_mailbox_team(session, settings, mailbox):
+    got = ingest_raw(session, fixture("r01-koi8r-plain.eml"), account_id=mailbox.id,
+                     settings=settings)
+    assert isinstance(got, Received) and got.created_ticket
+    ticket = session.get(Ticket, got.ticket_id)
+    message = session.get(Message, got.message_id)
+    assert (ticket.subject, ticket.channel, ticket.team_id) == (
+        "Не приходит код подтверждения", Channel.EMAIL, mailbox.team_id)
+    assert message.body_text.startswith("Здравствуйте!")
+    assert (message.external_id, message.account_id) == ("<r01.koi8@example.ru>", mailbox.id)
+    assert message.meta["from"] == "Иван Петров <ivan.petrov@example.ru>"
+
+
+def test_the_same_message_twice_is_stored_once(session, settings, mailbox):
+    raw = fixture("r07-attachments-ru-names.eml")
+    first = ingest_raw(session, raw, account_id=mailbox.id, settings=settings)
+    with no_new_rows(session, Message):
+        again = ingest_raw(session, raw.replace(b"\r\n", b"\n"), account_id=mailbox.id,
+                           settings=settings)
+    assert again.duplicate and again.message_id == first.message_id
+    names = [a.filename for a in session.get(Message, first.message_id).attachments]
+    assert names == ["attachment-1.png", "Счёт № 15.pdf", "Акт сверки.pdf", "Приложение.pdf"]
+
+
+def test_a_reply_threads_by_references_and_reply_to_is_kept(session, settings, mailbox):
+    first = ingest_raw(session, fixture("r11-reply-to.eml"), account_id=mailbox.id,
+                       settings=settings)
+    reply = (b"From: Web form <noreply@site.example>\r\nTo: support@zabota.example\r\n"
+             b"Subject: Re: Contact form: refund\r\nMessage-ID: <r11.second@site.example>\r\n"
+             b"In-Reply-To: <r11.replyto@site.example>\r\n\r\nAny news?\r\n")
+    second = ingest_raw(session, reply, account_id=mailbox.id, settings=settings)
+    assert second.ticket_id == first.ticket_id and not second.created_ticket
+    assert session.get(Message, first.message_id).meta["reply_to"] == "customer@mail.example"
+
+
+@pytest.mark.parametrize(("name", "code"), [
+    ("r08-autoreply-ru.eml", IgnoreCode.AUTO_REPLY), ("033-sisimai-lhost-mailru-01.eml",
+                                                      IgnoreCode.BOUNCE),
+    ("r09-precedence-bulk.eml", IgnoreCode.BULK), ("018-flanker-yahoo.eml", IgnoreCode.REPORT),
+])
+def test_automatic_mail_creates_no_ticket(session, settings, mailbox, name, code):
+    with no_new_rows(session, Ticket), no_new_rows(session, Message):
+        got = ingest_raw(session, fixture(name), account_id=mailbox.id, settings=settings)
+    assert isinstance(got, IgnoredReason) and got.code == code
+
+
+def test_mail_from_our_own_mailbox_and_our_own_replies_are_loops(session, settings, mailbox,
+                                                                  make_ticket):
+    own = (b"From: support@zabota.example\r\nSubject: hi\r\nMessage-ID: <own@x>\r\n\r\nx\r\n")
+    assert ingest_raw(session, own, account_id=mailbox.id, settings=settings).code == (
+        IgnoreCode.LOOP)
+    ticket = make_ticket()
+    message_id = session.scalar(sa.select(Message.id).where(Message.ticket_id == ticket.id))
+    session.add(OutboundDelivery(message_id=message_id, ticket_id=ticket.id,
+                                 channel=Channel.EMAIL, recipient="c@example.org",
+                                 next_attempt_at=ticket.created_at, created_at=ticket.created_at,
+                                 external_id="<reply-1@zabota.example>"))
+    session.flush()
+    echoed = (b"From: c@example.org\r\nSubject: Re: x\r\n"
+              b"Message-ID: <reply-1@zabota.example>\r\n\r\nx\r\n")
+    with no_new_rows(session, Message):
+        got = ingest_raw(session, echoed, account_id=mailbox.id, settings=settings)
+    assert got.code == IgnoreCode.LOOP
+
+
+def test_malformed_mail_is_quarantined_with_the_reason(session, settings, mailbox):
+    raw = fixture("001-flanker-attached-pdf.eml")
+    with no_new_rows(session, Ticket):
+        got = ingest_raw(session, raw, account_id=mailbox.id, settings=settings)
+    assert got.code == IgnoreCode.MALFORMED and "no sender" in got.detail
+    row = session.scalar(sa.select(QuarantinedDelivery))
+    assert (row.channel, row.account_id, row.status, row.payload) == (
+        Channel.EMAIL, mailbox.id, QuarantineStatus.QUARANTINED, raw)
+    assert "no sender" in row.reason
+    again = ingest_raw(session, raw, account_id=mailbox.id, settings=settings)
+    assert again.code == IgnoreCode.MALFORMED
+    assert session.scalar(sa.select(sa.func.count()).select_from(QuarantinedDelivery)) == 1
+
+
+def test_a_message_over_the_size_limit_is_quarantined(session, settings, mailbox):
+    settings.email_max_message_bytes = 1000
+    raw = fixture("r07-attachments-ru-names.eml")
+    got = ingest_raw(session, raw, account_id=mailbox.id, settings=settings)
+    assert got.code == IgnoreCode.MALFORMED and "limit" in got.detail
+    assert len(session.scalar(sa.select(QuarantinedDelivery.payload))) < len(raw)
+
+
+def test_a_released_message_is_taken_in_once_it_can_be(session, settings, mailbox, make_agent):
+    admin = actor_of(make_agent(role=Role.ADMIN))
+    raw = b"Subject: no sender yet\r\nMessage-ID: <q1@example.org>\r\n\r\nbody\r\n"
+    ingest_raw(session, raw, account_id=mailbox.id, settings=settings)
+    row = session.scalar(sa.select(QuarantinedDelivery))
+    with pytest.raises(Conflict):
+        channels.release(session, row.id, actor=admin)
+    row.payload = b"From: fixed@example.org\r\n" + raw  # an admin's fix, say
+    released = channels.release(session, row.id, actor=admin)
+    assert released.status == QuarantineStatus.RELEASED
+    assert session.scalar(sa.select(Message.id).where(Message.external_id == "<q1@example.org>"))
