@@ -8,6 +8,7 @@ address is followed: whoever can read that mailbox owns the account, nobody else
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from itsdangerous import BadSignature
+from sqlalchemy.orm import Session
 
 from zabota.core import mailer
 from zabota.core.errors import Forbidden, RateLimited, ZabotaError
@@ -213,40 +215,60 @@ def request_link(request: Request, session: UISession,
     return render(request, "portal/check_mail.html", {"email": email.strip(), "signup": False})
 
 
-@router.get("/login/link/{token}")
-def link_page(token: str, request: Request, session: UISession) -> Response:
+def _link_confirm(request: Request, token: str, check: Callable[[], None],
+                  action: str | None = None) -> Response:
     """Show a button, not sign in: mail scanners open links, and must not use them up."""
     try:
-        customer_id, nonce, _fingerprint = _read_link(request, token)
-        if not identity.login_link_is_current(session, customer_id=customer_id, nonce=nonce):
-            raise identity_errors.LoginLinkInvalid()
+        check()
     except ZabotaError as exc:
         return _page(request, "portal/link_confirm.html",
                      {"token": None, "error": error_text(exc)}, status_code=exc.status)
-    return _page(request, "portal/link_confirm.html", {"token": token})
+    return _page(request, "portal/link_confirm.html", {"token": token, "action": action})
 
 
-@router.post("/login/link/{token}")
-def use_link(token: str, request: Request, session: UISession,
-             csrf_token: Annotated[str, Form()] = "") -> Response:
+def _use(request: Request, session: Session, csrf_token: str, redeem: Callable[[], int],
+         target: Callable[[], str]) -> Response:
+    """Sign the customer of a link in (rate-limited per client address) and go on."""
     _check_anonymous_csrf(request, csrf_token)
     settings: Settings = request.app.state.settings
     try:
         client = request.client.host if request.client else "unknown"
         limiter(request).hit(f"link-use-ip:{client}",
                              limit=settings.login_rate_limit_per_minute * 5)
-        customer_id, nonce, fingerprint = _read_link(request, token)
-        customer = identity.redeem_login_link(session, customer_id=customer_id, nonce=nonce,
-                                              password_fingerprint=fingerprint)
         access = identity.issue_token_for(
             session, ttl=timedelta(hours=settings.access_token_ttl_hours),
-            customer_id=customer.id, clock=request_clock(request))
+            customer_id=redeem(), clock=request_clock(request))
         session.commit()
     except (ZabotaError, RateLimited) as exc:
         session.rollback()
         return _page(request, "portal/link_confirm.html",
                      {"token": None, "error": error_text(exc)}, status_code=exc.status)
-    return start_session(request, access, "/portal")
+    return start_session(request, access, target())
+
+
+def _current(session: Session, customer_id: int, nonce: int) -> None:
+    if not identity.login_link_is_current(session, customer_id=customer_id, nonce=nonce):
+        raise identity_errors.LoginLinkInvalid()
+
+
+@router.get("/login/link/{token}")
+def link_page(token: str, request: Request, session: UISession) -> Response:
+    def check() -> None:
+        customer_id, nonce, _fingerprint = _read_link(request, token)
+        _current(session, customer_id, nonce)
+
+    return _link_confirm(request, token, check)
+
+
+@router.post("/login/link/{token}")
+def use_link(token: str, request: Request, session: UISession,
+             csrf_token: Annotated[str, Form()] = "") -> Response:
+    def redeem() -> int:
+        customer_id, nonce, fingerprint = _read_link(request, token)
+        return identity.redeem_login_link(session, customer_id=customer_id, nonce=nonce,
+                                          password_fingerprint=fingerprint).id
+
+    return _use(request, session, csrf_token, redeem, lambda: "/portal")
 
 
 # --- links to one request, in the e-mails that tell of an answer ----------------------------
@@ -263,36 +285,24 @@ def _read_request_link(request: Request, token: str) -> tuple[int, int, int]:
 
 @router.get("/portal/open/{token}")
 def open_request_page(token: str, request: Request, session: UISession) -> Response:
-    """A button, not a sign-in: mail scanners follow links."""
-    try:
+    def check() -> None:
         customer_id, nonce, _ticket = _read_request_link(request, token)
-        if not identity.login_link_is_current(session, customer_id=customer_id, nonce=nonce):
-            raise identity_errors.LoginLinkInvalid()
-    except ZabotaError as exc:
-        return _page(request, "portal/link_confirm.html",
-                     {"token": None, "error": error_text(exc)}, status_code=exc.status)
-    return _page(request, "portal/link_confirm.html",
-                 {"token": token, "action": f"/portal/open/{token}"})
+        _current(session, customer_id, nonce)
+
+    return _link_confirm(request, token, check, action=f"/portal/open/{token}")
 
 
 @router.post("/portal/open/{token}")
 def open_request(token: str, request: Request, session: UISession,
                  csrf_token: Annotated[str, Form()] = "") -> Response:
-    _check_anonymous_csrf(request, csrf_token)
-    settings: Settings = request.app.state.settings
-    try:
-        client = request.client.host if request.client else "unknown"
-        limiter(request).hit(f"link-use-ip:{client}",
-                             limit=settings.login_rate_limit_per_minute * 5)
+    """Unlike a sign-in link, this one is not used up: the e-mail stays useful for two weeks,
+    and any sign-in by another link (which bumps the nonce) ends it."""
+    ticket_id = 0
+
+    def redeem() -> int:
+        nonlocal ticket_id
         customer_id, nonce, ticket_id = _read_request_link(request, token)
-        if not identity.login_link_is_current(session, customer_id=customer_id, nonce=nonce):
-            raise identity_errors.LoginLinkInvalid()
-        access = identity.issue_token_for(
-            session, ttl=timedelta(hours=settings.access_token_ttl_hours),
-            customer_id=customer_id, clock=request_clock(request))
-        session.commit()
-    except (ZabotaError, RateLimited) as exc:
-        session.rollback()
-        return _page(request, "portal/link_confirm.html",
-                     {"token": None, "error": error_text(exc)}, status_code=exc.status)
-    return start_session(request, access, f"/portal/requests/{ticket_id}")
+        _current(session, customer_id, nonce)
+        return customer_id
+
+    return _use(request, session, csrf_token, redeem, lambda: f"/portal/requests/{ticket_id}")
