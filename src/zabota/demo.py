@@ -2249,6 +2249,9 @@ class _Runner:
     def run(self, timeline: Sequence[_Entry]) -> _Tally:
         for batch in _batches(timeline, BATCH):
             with self.database.sessions() as session:
+                # Written as history in the same transaction, so a running server's
+                # dispatcher never takes 90 days of events for news.
+                session.info[outbox.AS_HISTORY] = True
                 self.hold_staff(session)
                 for at, _seq, step, target in batch:
                     self.clock.advance(at - self.clock.current)
