@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import sqlalchemy as sa
 import typer
 
+from zabota.bot.cli import bot_app
 from zabota.channels.cli import channels_app
 from zabota.core.logging import configure_logging
 from zabota.core.settings import get_settings
@@ -22,6 +23,7 @@ app = typer.Typer(help="Zabota — omnichannel customer care.", no_args_is_help=
                   add_completion=False)
 app.add_typer(ml_app, name="ml")
 app.add_typer(channels_app, name="channels")
+app.add_typer(bot_app, name="bot")
 
 
 @app.command()

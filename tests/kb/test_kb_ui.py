@@ -175,12 +175,12 @@ def test_the_assist_panel_suggests_and_fills_placeholders(app_client, staff, ses
     session.commit()
     login(app_client, staff["lead"].email)
     page = app_client.get(f"/agent/tickets/{ticket.id}")
-    assert 'id="kb-assist"' in page.text and "Make an article" in page.text
+    assert 'id="kb-assist"' in page.text and "Создать статью" in page.text
     panel = app_client.get(f"/agent/kb/assist/{ticket.id}", params={"fragment": "1"}).text
     assert "Не проходит оплата картой" in panel and "внутренний регламент" in panel
     link = f"http://testserver/help/ru/payment/{public.slug}"
     assert f'data-insert="Не проходит оплата картой: {link}"' in panel
-    assert panel.count("Insert link") == 1  # the internal article is not for customers
+    assert panel.count("Вставить ссылку") == 1  # the internal article is not for customers
     assert f"Здравствуйте, Ольга! Обращение #{ticket.number}." in panel
     searched = app_client.get(f"/agent/kb/assist/{ticket.id}", params={"q": "лимиты"}).text
     assert "<!doctype html>" in searched and "Не проходит оплата картой" in searched

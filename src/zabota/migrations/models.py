@@ -3,6 +3,7 @@
 
 def load_all_models() -> None:
     from zabota.automation import models as automation_models  # noqa: F401
+    from zabota.bot import models as bot_models  # noqa: F401
     from zabota.channels import models as channel_models  # noqa: F401
     from zabota.core import idempotency, outbox, site  # noqa: F401
     from zabota.identity import models as identity_models  # noqa: F401

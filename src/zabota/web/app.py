@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zabota import __version__
+from zabota.bot.service import enable_in_chat
 from zabota.channels import load_adapters
 from zabota.core.db import Database, get_database
 from zabota.core.i18n import pick_language, set_language
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                     "`Authorization: Bearer <token>`. Errors are RFC 9457 problem+json.",
     )
     load_adapters()  # channel senders, connection tests and re-ingestion hooks
+    enable_in_chat()  # the answer bot speaks first in the web chat
     app.state.settings = settings
     app.state.database = database
     app.state.rate_limiter = make_rate_limiter(settings.redis_url)

@@ -22,6 +22,15 @@ def _fresh_live_marks():
     MEMORY_HUB._live.clear()
 
 
+@pytest.fixture(autouse=True)
+def _no_bot(monkeypatch):
+    """The chat itself, without the answer bot that speaks first (tests/bot has its own)."""
+    from zabota.bot import service as bot
+
+    monkeypatch.setattr("zabota.web.app.enable_in_chat", lambda: None)
+    bot.disable_in_chat()
+
+
 @dataclass
 class Desk:
     team: Team

@@ -124,7 +124,7 @@ def test_a_huge_message_is_quarantined_from_its_header_alone(database, dovecot, 
     with database.read_sessions() as session:
         row = session.scalar(sa.select(QuarantinedDelivery))
     assert row.external_id == "<imap-30@example.org>" and b"xxxx" not in row.payload
-    assert "limit" in row.reason
+    assert "ограничение" in row.reason
     assert all("\\Seen" in flags for flags in dovecot.flags(user, secret))
 
 

@@ -116,7 +116,7 @@ def test_a_message_over_the_size_limit_is_quarantined(session, settings, mailbox
     settings.email_max_message_bytes = 1000
     raw = fixture("r07-attachments-ru-names.eml")
     got = ingest_raw(session, raw, account_id=mailbox.id, settings=settings)
-    assert got.code == IgnoreCode.MALFORMED and "limit" in got.detail
+    assert got.code == IgnoreCode.MALFORMED and "ограничение" in got.detail
     assert len(session.scalar(sa.select(QuarantinedDelivery.payload))) < len(raw)
 
 

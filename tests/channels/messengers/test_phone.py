@@ -145,7 +145,7 @@ def test_the_connection_test_checks_the_key(phone_account, make_account):
     test = channels.connection_test_for(Channel.PHONE)
     assert "X-Zabota-Key" in test(phone_account)
     short = make_account(Channel.PHONE, {"api_key": "short"}, name="short")
-    with pytest.raises(ValueError, match="16 characters"):
+    with pytest.raises(ValueError, match="16 символов"):
         test(short)
 
 

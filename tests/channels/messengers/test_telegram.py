@@ -366,7 +366,7 @@ def test_a_reply_without_a_configured_bot_is_dead_lettered(app_client, session, 
     channels.update_account(session, telegram_account.id, actor=SYSTEM, enabled=False)
     session.commit()
     delivery = deliver(message_id)
-    assert delivery.status == DeliveryStatus.DEAD and "switched off" in delivery.last_error
+    assert delivery.status == DeliveryStatus.DEAD and "отключён" in delivery.last_error
 
 
 # --- polling, webhook set-up, connection test ---------------------------------------------
@@ -435,7 +435,7 @@ def test_the_connection_test_calls_getMe(telegram_account, make_account, platfor
     from zabota.tickets.models import Channel
 
     test = channels.connection_test_for(Channel.TELEGRAM)
-    assert test(telegram_account) == "Connected to Telegram as @zabota_test_bot"
+    assert test(telegram_account) == "Подключено к Telegram как @zabota_test_bot"
     wrong = make_account(Channel.TELEGRAM, {"token": "1:wrong", "secret_token": "s",
                                             "api_base_url": platforms.telegram_base},
                          name="wrong")
@@ -443,7 +443,7 @@ def test_the_connection_test_calls_getMe(telegram_account, make_account, platfor
         test(wrong)
     nowhere = make_account(Channel.TELEGRAM, {"token": "1:x", "api_base_url":
                                               "http://127.0.0.1:9"}, name="nowhere")
-    with pytest.raises(ValueError, match="cannot be reached"):
+    with pytest.raises(ValueError, match="недоступен"):
         test(nowhere)
 
 

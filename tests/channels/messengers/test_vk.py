@@ -229,7 +229,7 @@ def test_a_failed_download_is_retried_by_vk_then_released_by_an_admin(
 
 def test_the_connection_test_reads_the_community(vk_account):
     test = channels.connection_test_for(Channel.VK)
-    assert test(vk_account) == "Connected to the VK community “Забота — тест”"
+    assert test(vk_account) == "Подключено сообщество ВКонтакте «Забота — тест»"
     vk_account.config = {**vk_account.config, "access_token": "bad"}
     with pytest.raises(ValueError, match="error 5"):
         test(vk_account)

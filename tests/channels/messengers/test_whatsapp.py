@@ -315,7 +315,7 @@ def test_attachments_are_uploaded_then_sent(app_client, session, settings, whats
 
 def test_the_connection_test_reads_the_number(whatsapp_account):
     test = channels.connection_test_for(Channel.WHATSAPP)
-    assert test(whatsapp_account) == "Connected to WhatsApp number +7 999 000-00-00 (Забота)"
+    assert test(whatsapp_account) == "Подключён номер WhatsApp +7 999 000-00-00 (Забота)"
     whatsapp_account.config = {**whatsapp_account.config, "access_token": "expired"}
     with pytest.raises(ValueError, match="Invalid OAuth access token"):
         test(whatsapp_account)

@@ -1,0 +1,156 @@
+"""Guided flows: short scripted conversations an admin defines as data, such as "order status:
+ask the order number → ask the shop's HTTP endpoint → answer with the status".
+
+A flow is JSON validated here (`FlowDefinition`): the phrases that start it, per language,
+and its steps — `ask` (fill a slot from what the customer writes, matched by a regular
+expression; the message that started the flow counts, so "где мой заказ 12345?" needs no
+question), `http` (GET or POST a configured URL; slot values are URL-encoded into it; the
+JSON answer is kept under a name) and `answer` (a reply with `{slot}` and `{response.field}`
+placeholders). A failing endpoint hands the conversation to a person. The call runs while
+the customer's message is being stored, so keep its timeout short. Templates are filled by
+plain name lookup, never `str.format`, so a definition cannot reach into Python objects.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from zabota.bot.answer import normalise
+
+Texts = dict[Literal["ru", "en"], Annotated[str, Field(min_length=1, max_length=2000)]]
+_NAME = r"^[a-z][a-z0-9_]{0,39}$"
+_PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*(?:\.[a-zA-Z0-9_]+)*)\}")
+
+
+class _Step(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AskStep(_Step):
+    kind: Literal["ask"]
+    slot: Annotated[str, Field(pattern=_NAME)]
+    prompt: Texts
+    pattern: Annotated[str, Field(min_length=1, max_length=200)]
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
+
+class HttpStep(_Step):
+    kind: Literal["http"]
+    url: Annotated[str, Field(pattern=r"^https?://", max_length=500)]
+    method: Literal["GET", "POST"] = "GET"
+    timeout: Annotated[float, Field(gt=0, le=10)] = 5.0
+    save_as: Annotated[str, Field(pattern=_NAME)] = "response"
+
+
+class AnswerStep(_Step):
+    kind: Literal["answer"]
+    text: Texts
+
+
+Step = Annotated[AskStep | HttpStep | AnswerStep, Field(discriminator="kind")]
+
+
+class FlowDefinition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(pattern=_NAME)]
+    triggers: dict[Literal["ru", "en"], list[Annotated[str, Field(min_length=2,
+                                                                  max_length=100)]]]
+    steps: Annotated[list[Step], Field(min_length=1, max_length=20)]
+
+
+@dataclass
+class FlowState:
+    """Where a conversation is in a flow: the next step and what was collected."""
+
+    name: str
+    version: int
+    step: int = 0
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FlowReply:
+    text: str
+    state: FlowState
+    is_done: bool = False
+    is_failed: bool = False  # the endpoint failed: hand the conversation to a person
+
+
+def triggered(definition: FlowDefinition, text: str, language: str) -> bool:
+    words = f" {normalise(text)} "
+    phrases = definition.triggers.get("ru" if language == "ru" else "en", [])
+    return any(f" {normalise(p)} " in words for p in phrases)
+
+
+def advance(definition: FlowDefinition, state: FlowState, text: str, *, language: str,
+            client: httpx.Client | None = None) -> FlowReply:
+    """Run the flow from its current step with the customer's message until it needs the
+    customer again or ends."""
+    lang: Literal["ru", "en"] = "ru" if language == "ru" else "en"
+    state = FlowState(state.name, state.version, state.step, dict(state.values))
+    pending = text  # a message fills at most the first unanswered question
+    while state.step < len(definition.steps):
+        step = definition.steps[state.step]
+        if isinstance(step, AskStep):
+            found = re.search(step.pattern, pending) if pending else None
+            if found is None:
+                return FlowReply(_text(step.prompt, lang, state.values), state)
+            state.values[step.slot] = found.group(1) if found.re.groups else found.group(0)
+            pending = ""
+        elif isinstance(step, HttpStep):
+            try:
+                state.values[step.save_as] = _call(step, state.values, client)
+            except (httpx.HTTPError, ValueError):
+                return FlowReply("", state, is_done=True, is_failed=True)
+        else:
+            state.step += 1
+            return FlowReply(_text(step.text, lang, state.values), state,
+                             is_done=state.step >= len(definition.steps))
+        state.step += 1
+    return FlowReply("", state, is_done=True)
+
+
+def _call(step: HttpStep, values: dict[str, Any], client: httpx.Client | None) -> Any:
+    url = _PLACEHOLDER.sub(lambda m: quote(str(_lookup(values, m.group(1))), safe=""),
+                           step.url)
+    own = client is None
+    http = client or httpx.Client()
+    try:
+        plain = {k: v for k, v in values.items() if isinstance(v, str)}
+        response = (http.get(url, timeout=step.timeout) if step.method == "GET"
+                    else http.post(url, json=plain, timeout=step.timeout))
+        response.raise_for_status()
+        return response.json()
+    finally:
+        if own:
+            http.close()
+
+
+def _lookup(values: dict[str, Any], path: str) -> Any:
+    current: Any = values
+    for part in path.split("."):
+        if not isinstance(current, dict) or part not in current:
+            return ""
+        current = current[part]
+    return current if isinstance(current, str | int | float) else ""
+
+
+def _text(texts: dict[Literal["ru", "en"], str], language: Literal["ru", "en"],
+          values: dict[str, Any]) -> str:
+    template = texts.get(language) or next(iter(texts.values()))
+    return _PLACEHOLDER.sub(lambda m: str(_lookup(values, m.group(1))), template)
