@@ -2460,9 +2460,7 @@ def load_demo(
     refresh_statistics(database.engine, full=True)
     model = "no category model"
     if train_model:
-        with database.sessions() as session:
-            model = demo_routing.train_on_history(session)
-            session.commit()
+        model = demo_routing.train_on_history(database)
     seconds = time.perf_counter() - began
     log.info("demo.loaded", tickets=tally.tickets, customers=tally.customers,
              seconds=round(seconds, 1))

@@ -96,7 +96,9 @@ def load_demo_kb(session: Session, *, actor: Actor, clock: FrozenClock,
     for row in data["canned"]:
         kb.create_canned(session, actor=actor, title=row["title"], body=row["body"],
                          language=row["language"], tone=Tone(row["tone"]), clock=writer)
-    session.flush()
+    # Two transactions: on SQLite each holds the write lock while it runs, and a running
+    # server must not wait behind both at once.
+    session.commit()
     logged = _history(session, rng=rng, until=clock.now(), days=days, searches=searches,
                       tickets=tickets)
     return (f"{articles} articles in {len(categories)} categories, "

@@ -52,12 +52,11 @@ def _train_from_tickets() -> None:
     from zabota.routing import errors, service
 
     try:
-        with get_database().session_scope() as session:
-            model = service.train_category_model(session, actor=SYSTEM)
-            state = "active" if model.is_active else "not activated: worse than the active one"
-            typer.echo(f"Trained {model.version} on {model.rows} tickets ({state}); held out "
-                       f"{model.metrics['held_out_rows']}: accuracy "
-                       f"{model.metrics['accuracy']}, macro-F1 {model.metrics['macro_f1']}.")
+        model = service.train_in(get_database(), actor=SYSTEM)
+        state = "active" if model.is_active else "not activated: worse than the active one"
+        typer.echo(f"Trained {model.version} on {model.rows} tickets ({state}); held out "
+                   f"{model.metrics['held_out_rows']}: accuracy "
+                   f"{model.metrics['accuracy']}, macro-F1 {model.metrics['macro_f1']}.")
     except errors.NotEnoughTrainingData as exc:
         typer.echo(f"Cold start, rules only: {exc.detail}", err=True)
         raise typer.Exit(1) from None

@@ -9,6 +9,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 from zabota.core.clock import SYSTEM_CLOCK, Clock
+from zabota.core.db import Database
 from zabota.identity.permissions import SYSTEM
 from zabota.routing import service as routing
 from zabota.routing.errors import NotEnoughTrainingData
@@ -50,10 +51,11 @@ def seed_routing(session: Session, team_ids: Mapping[str, int], *,
                             clock=clock)
 
 
-def train_on_history(session: Session) -> str:
-    """The first category model, from the demo's solved tickets."""
+def train_on_history(database: Database) -> str:
+    """The first category model, from the demo's solved tickets (no write lock held while
+    it learns, so a running server goes on taking requests)."""
     try:
-        model = routing.train_category_model(session, actor=SYSTEM)
+        model = routing.train_in(database, actor=SYSTEM)
     except NotEnoughTrainingData as exc:
         log.info("demo.no_category_model", reason=str(exc))
         return "no category model (too little history)"

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from zabota.core.clock import SYSTEM_CLOCK, Clock
+from zabota.core.db import Database
 from zabota.core.errors import field_error
 from zabota.core.i18n import _, get_language, language, ngettext
 from zabota.core.outbox import OutboxEvent, subscribe
@@ -899,9 +900,38 @@ def _activate(session: Session, model: CategoryModel | None, *, at: datetime) ->
 def train_category_model(session: Session, *, actor: Actor, directory: Path | None = None,
                          activate: bool = True, clock: Clock = SYSTEM_CLOCK) -> CategoryModel:
     """Train on the solved tickets, register the model, and activate it unless it is clearly
-    worse than the active one. Raises NotEnoughTrainingData on a cold start."""
+    worse than the active one. Raises NotEnoughTrainingData on a cold start.
+
+    All in the caller's transaction: for tests and small data. Jobs use `train_in`, which
+    holds no transaction while the model learns."""
     require(actor, Permission.MANAGE_ROUTING)
     data = training_data(session)
+    _check_enough(data)
+    trained = classifier.train_and_save(
+        data.texts, data.labels, directory or get_settings().data_dir / "models",
+        trained_at=clock.now().isoformat(timespec="seconds"))
+    return _register(session, trained, activate=activate, clock=clock)
+
+
+def train_in(database: Database, *, actor: Actor, directory: Path | None = None,
+             activate: bool = True, clock: Clock = SYSTEM_CLOCK) -> CategoryModel:
+    """The same in three steps: read the data, learn outside any transaction (minutes on a
+    large history: on SQLite a write transaction would lock every writer out meanwhile),
+    register the model in a short transaction of its own."""
+    require(actor, Permission.MANAGE_ROUTING)
+    with database.read_sessions() as session:
+        data = training_data(session)
+    _check_enough(data)
+    trained = classifier.train_and_save(
+        data.texts, data.labels, directory or get_settings().data_dir / "models",
+        trained_at=clock.now().isoformat(timespec="seconds"))
+    with database.sessions() as session:
+        model = _register(session, trained, activate=activate, clock=clock)
+        session.commit()
+        return model
+
+
+def _check_enough(data: TrainingData) -> None:
     if not data.is_enough:
         raise errors.NotEnoughTrainingData(
             _("{rows} solved tickets with a category in {categories} categories; a model "
@@ -909,10 +939,11 @@ def train_category_model(session: Session, *, actor: Actor, directory: Path | No
                 rows=len(data.labels), categories=len(set(data.labels)),
                 needed=data.settings.min_training_rows),
             rows=len(data.labels), needed=data.settings.min_training_rows)
+
+
+def _register(session: Session, trained: classifier.TrainedArtefact, *, activate: bool,
+              clock: Clock) -> CategoryModel:
     now = clock.now()
-    trained = classifier.train_and_save(
-        data.texts, data.labels, directory or get_settings().data_dir / "models",
-        trained_at=now.isoformat(timespec="seconds"))
     version = str(trained.manifest["model_version"])
     model = session.scalar(sa.select(CategoryModel).where(CategoryModel.version == version))
     if model is None:

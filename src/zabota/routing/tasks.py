@@ -16,13 +16,12 @@ log = structlog.get_logger()
 @huey.task(retries=1, retry_delay=300)  # type: ignore[untyped-decorator]
 def retrain_category_model() -> str | None:
     """Train on the solved tickets and register the model; None on a cold start."""
-    with get_database().session_scope() as session:
-        try:
-            model = service.train_category_model(session, actor=SYSTEM)
-        except errors.NotEnoughTrainingData as exc:
-            log.info("routing.cold_start", rows=exc.data.get("rows"))
-            return None
-        return model.version
+    try:
+        model = service.train_in(get_database(), actor=SYSTEM)
+    except errors.NotEnoughTrainingData as exc:
+        log.info("routing.cold_start", rows=exc.data.get("rows"))
+        return None
+    return model.version
 
 
 @huey.periodic_task(crontab(hour="3", minute="40"))  # type: ignore[untyped-decorator]
