@@ -8,11 +8,14 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from tests.routing.conftest import deliver, solve, triaged
+from zabota.channels import service as channels
+from zabota.channels.inbound import Inbound, receive
 from zabota.identity import service as identity
+from zabota.identity.models import IdentityKind
 from zabota.identity.permissions import SYSTEM
 from zabota.routing import service as routing
 from zabota.tickets import service as tickets
-from zabota.tickets.models import Channel, Priority, TicketEvent
+from zabota.tickets.models import Channel, Priority, Ticket, TicketEvent
 
 BILLING = ["Списали деньги дважды за заказ", "Верните оплату, платёж не прошёл",
            "Ошибка оплаты картой", "Двойное списание с карты", "Не проходит платёж",
@@ -139,3 +142,22 @@ def test_the_history_holds_the_explanation(session, desk, make_ticket, phrase_ru
     assert triage[0].data["category"]["rule"] == "Сбой транзакции"
     assert triage[0].data["sentiment"]["model"].startswith("sentiment-")
     assert triage[0].reason == triage[0].data["summary"]["ru"]
+
+
+def test_a_channels_team_is_a_default_that_routing_improves_on(session, desk, phrase_rule):
+    bot = channels.create_account(session, actor=SYSTEM, kind=Channel.TELEGRAM, name="Бот",
+                                  team_id=desk.delivery.id, config={})
+    phrase_rule("Сбой транзакции", ["сбой транзакции"], category="billing")
+
+    def write(text: str, n: int) -> Ticket:
+        got = receive(session, Inbound(channel=Channel.TELEGRAM, external_id=f"1:{n}:{n}",
+                                       identities=[(IdentityKind.TELEGRAM, str(n))],
+                                       text=text, account_id=bot.id))
+        deliver(session)
+        return session.get(Ticket, got.ticket_id)
+
+    routed = write("Сбой транзакции при оплате", 1)
+    unrouted = write("Здравствуйте, вопрос", 2)
+
+    assert (routed.category, routed.team_id) == ("billing", desk.finance.id)
+    assert (unrouted.category, unrouted.team_id) == (None, desk.delivery.id)

@@ -199,6 +199,9 @@ def _open_ticket(session: Session, inbound: Inbound, customer: Customer,
     if team_id is None and inbound.account_id is not None:
         account = session.get(ChannelAccount, inbound.account_id)
         team_id = account.team_id if account is not None else None
+        if team_id is not None:
+            # The channel's team is a default that routing may improve on (routing.service).
+            message.meta = {**message.meta, "team_from_channel": True}
     subject = (inbound.subject or "").strip() or _first_line(text) or default_subject(
         inbound.channel)
     return tickets.create_ticket(

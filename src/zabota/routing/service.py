@@ -665,7 +665,12 @@ def triage_ticket(session: Session, ticket_id: int, *,
     message = tickets.first_customer_message(session, ticket_id)
     text = f"{ticket.subject}\n{message.body_text if message else ''}".strip()
     customer = identity.get_customer(session, ticket.customer_id, actor=SYSTEM)
-    given = Given(category=ticket.category, team_id=ticket.team_id, priority=ticket.priority,
+    # A team that came with the channel (the mailbox's, the bot's) is a default: routing may
+    # choose better, and the ticket keeps it when routing finds none.
+    channel_default = bool(message and message.meta.get("team_from_channel"))
+    given = Given(category=ticket.category,
+                  team_id=None if channel_default else ticket.team_id,
+                  priority=ticket.priority,
                   assignee_id=ticket.assignee_id, escalation_level=ticket.escalation_level)
     decision = decide(session, text=text, channel=ticket.channel.value, customer=customer,
                       custom_fields=ticket.custom_fields, given=given, ticket_id=ticket.id,
@@ -713,7 +718,8 @@ def _changes(ticket: Ticket, decision: Decision,
         changes["language"] = decision.language
     if ticket.category is None and decision.category is not None:
         changes["category"] = decision.category
-    if ticket.team_id is None and decision.team_id is not None:
+    if decision.team_id is not None and decision.team_id != ticket.team_id and (
+            ticket.team_id is None or decision.team_source in ("rule", "category")):
         changes["team_id"] = decision.team_id
     if decision.priority != ticket.priority:
         changes["priority"] = decision.priority
