@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from tests.conftest import actor_of
 from zabota.bot import service as bot
 from zabota.bot.models import Decision
+from zabota.channels import hooks, outbound
+from zabota.channels import service as channels
 from zabota.channels.chat import service as chat
+from zabota.channels.inbound import Inbound
 from zabota.identity import service as identity
+from zabota.identity.models import IdentityKind, Role
+from zabota.identity.permissions import SYSTEM
 from zabota.kb.models import Deflection
-from zabota.tickets.models import AuthorKind, Message, Status, Ticket, TicketEvent
+from zabota.tickets import service as tickets
+from zabota.tickets.models import AuthorKind, Channel, Message, Status, Ticket, TicketEvent
 
 
 def _says(session, settings, team, text, *, n, visitor="visitor-bot-1"):
@@ -99,3 +106,32 @@ def test_the_visitor_sees_the_bots_answer_live(app_client, session, make_team, h
     answer = frames["message"]["message"]
     assert answer["author"] == "bot"
     assert help_centre.tracking.title in answer["text"] and "/help/ru/" in answer["text"]
+
+
+def test_the_bot_answers_a_telegram_message_first_and_steps_aside_for_an_agent(
+        session, settings, help_centre, make_agent, monkeypatch):
+    monkeypatch.setattr(hooks, "first_responders", [bot.answer_messenger])
+    monkeypatch.setitem(outbound._senders, Channel.TELEGRAM, lambda job, _s: "1")
+    account = channels.create_account(session, actor=SYSTEM, kind=Channel.TELEGRAM,
+                                      name="Бот", config={})
+
+    def write(text: str, n: int) -> hooks.Outcome:
+        inbound = Inbound(channel=Channel.TELEGRAM, external_id=f"{account.id}:7:{n}",
+                          identities=[(IdentityKind.TELEGRAM, "7")], text=text,
+                          account_id=account.id)
+        return hooks.take_in(session, account=account, external_id=inbound.external_id,
+                             payload=b"{}", build=lambda: inbound, settings=settings)
+
+    first = write("Где мой заказ? Как его отследить?", 1)
+    answer = session.scalars(sa.select(Message).where(
+        Message.ticket_id == first.ticket_id, Message.author_kind == AuthorKind.BOT)).one()
+    assert answer.channel == Channel.TELEGRAM and "отследить" in answer.body_text.lower()
+    assert outbound.plan(session, answer, settings=settings).recipient == "7"
+
+    agent = make_agent(role=Role.ADMIN)
+    tickets.add_message(session, first.ticket_id, tickets.NewMessage(text="Посмотрю сам"),
+                        actor=actor_of(agent))
+    write("Спасибо, жду", 2)
+    bot_messages = session.scalar(sa.select(sa.func.count()).select_from(Message).where(
+        Message.ticket_id == first.ticket_id, Message.author_kind == AuthorKind.BOT))
+    assert bot_messages == 1  # a person has the conversation now

@@ -26,13 +26,16 @@ from zabota.bot.answer import (
     decide,
 )
 from zabota.bot.models import BotFlow, BotTurn, Decision
+from zabota.channels import hooks
 from zabota.channels.chat.responders import (
     VisitorMessage,
     chat_first_responders,
     register_first_responder,
 )
+from zabota.channels.inbound import Inbound, Received
 from zabota.core.clock import SYSTEM_CLOCK, Clock
 from zabota.core.i18n import N_, gettext, language
+from zabota.core.settings import get_settings
 from zabota.identity.permissions import SYSTEM as SYSTEM_ACTOR
 from zabota.kb import analytics
 from zabota.ml.language import detect_language
@@ -278,3 +281,34 @@ def enable_in_chat() -> None:
 def disable_in_chat() -> None:
     if answer_chat in chat_first_responders:
         chat_first_responders.remove(answer_chat)
+
+
+# --- messengers ---------------------------------------------------------------------------
+
+# The channels on which the bot answers first (besides the web chat).
+MESSENGERS = frozenset({Channel.TELEGRAM})
+
+
+def answer_messenger(session: Session, got: Received, inbound: Inbound) -> None:
+    """A messenger's first responder: the bot answers until it hands off, or until a person
+    has the ticket (an agent answered, or triage assigned someone)."""
+    if inbound.channel not in MESSENGERS:
+        return
+    ticket = tickets.get_ticket_for(session, SYSTEM_ACTOR, got.ticket_id)
+    agent_spoke = session.scalar(sa.select(Message.id).where(
+        Message.ticket_id == ticket.id, Message.author_kind == AuthorKind.AGENT).limit(1))
+    if ticket.assignee_id is not None or agent_spoke is not None:
+        return
+    respond(session, got.ticket_id, got.message_id, inbound.text, channel=inbound.channel,
+            language_hint=inbound.language or get_settings().default_language)
+
+
+def enable_in_messengers() -> None:
+    """Let the bot answer Telegram first. The web app calls it at start."""
+    if answer_messenger not in hooks.first_responders:
+        hooks.first_responders.append(answer_messenger)
+
+
+def disable_in_messengers() -> None:
+    if answer_messenger in hooks.first_responders:
+        hooks.first_responders.remove(answer_messenger)

@@ -24,7 +24,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 from zabota.channels import service as channels
-from zabota.channels.inbound import Inbound, InboundFile, find_duplicate, receive
+from zabota.channels.inbound import Inbound, InboundFile, Received, find_duplicate, receive
 from zabota.channels.models import ChannelAccount, QuarantineStatus
 from zabota.channels.outbound import Outgoing, PermanentFailure
 from zabota.core.clock import SYSTEM_CLOCK, Clock, as_utc
@@ -294,6 +294,21 @@ def usable_account(job: Outgoing, kind_name: str) -> ChannelAccount:
 # --- taking one item in --------------------------------------------------------------------
 
 
+# Who may answer a stored messenger message before a person does: the answer bot registers
+# itself for the channels it serves. A responder's failure never costs the message.
+FirstResponder = Callable[[Session, Received, Inbound], None]
+first_responders: list[FirstResponder] = []
+
+
+def offer_to_first_responders(session: Session, got: Received, inbound: Inbound) -> None:
+    for responder in first_responders:
+        try:
+            with session.begin_nested():
+                responder(session, got, inbound)
+        except Exception:
+            log.exception("channels.first_responder_failed", ticket_id=got.ticket_id)
+
+
 def take_in(session: Session, *, account: ChannelAccount, external_id: str, payload: bytes,
             build: Callable[[], Inbound | None], settings: Settings,
             clock: Clock = SYSTEM_CLOCK, strict: bool = False) -> Outcome:
@@ -322,6 +337,8 @@ def take_in(session: Session, *, account: ChannelAccount, external_id: str, payl
             return Outcome(Result.IGNORED)
         with session.begin_nested():
             got = receive(session, inbound, settings=settings, clock=clock)
+        if not got.duplicate:
+            offer_to_first_responders(session, got, inbound)
     except (MalformedUpdate, ZabotaError) as exc:
         # The item itself is wrong (an empty message, a number that is no number): another
         # delivery of the same bytes fails the same way.

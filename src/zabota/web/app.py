@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zabota import __version__
-from zabota.bot.service import enable_in_chat
+from zabota.bot.service import enable_in_chat, enable_in_messengers
 from zabota.channels import load_adapters
 from zabota.core.db import Database, get_database
 from zabota.core.i18n import pick_language, set_language
@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     load_adapters()  # channel senders, connection tests and re-ingestion hooks
     enable_in_chat()  # the answer bot speaks first in the web chat
+    enable_in_messengers()  # and in Telegram
     app.state.settings = settings
     app.state.database = database
     app.state.rate_limiter = make_rate_limiter(settings.redis_url)

@@ -36,6 +36,15 @@ from zabota.identity.permissions import SYSTEM
 from zabota.tickets.models import Channel, Message
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def _no_bot(monkeypatch):
+    """The channels themselves, without the answer bot that speaks first (tests/bot)."""
+    from zabota.bot import service as bot
+
+    monkeypatch.setattr("zabota.web.app.enable_in_messengers", lambda: None)
+    bot.disable_in_messengers()
 TELEGRAM_SECRET = "tg-webhook-secret_0123456789"
 VK_SECRET = "vk-callback-secret"
 VK_CONFIRMATION = "a1b2c3d4"
