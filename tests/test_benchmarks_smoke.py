@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from benchmarks import api_create, inbox, search
+from benchmarks import api_create, inbox, routing_quality, search
 
 LATENCY = re.compile(r"server p50 +\d+\.\d+ ms +p95 +\d+\.\d+ ms")
 
@@ -45,3 +45,12 @@ def test_search_reports_latencies_per_query_and_role(read_workdir):
     rows = [line for line in out.splitlines() if LATENCY.search(line)]
     assert {row.split(":")[0].strip() for row in rows} == {"agent", "admin"}
     assert any("q=доставка" in row and "hits 25" in row for row in rows)
+
+
+def test_routing_quality_compares_rules_with_rules_and_model(tmp_path):
+    out = routing_quality.main(["--tickets", "300", "--workdir", str(tmp_path)])
+
+    shares = re.findall(r"^(rules only|rules \+ model) +right team without a person +[\d.]+% +"
+                        r"needed a transfer +[\d.]+% +left for a person +[\d.]+%", out,
+                        re.MULTILINE)
+    assert shares == ["rules only", "rules + model"]
