@@ -215,11 +215,19 @@ def respond(
     return decision
 
 
+def absolute_url(path: str | None) -> str:
+    """The article's address as the customer can open it from a messenger or another site."""
+    if not path or "://" in path:
+        return path or ""
+    base = get_settings().public_url or "http://127.0.0.1:8000"
+    return f"{base.rstrip('/')}{path}"
+
+
 def _reply_text(decision: BotDecision) -> str:
     with language(decision.language):
         if decision.decision == Decision.ANSWERED:
             return gettext(ANSWER).format(title=decision.title, snippet=decision.snippet,
-                                          url=decision.url)
+                                          url=absolute_url(decision.url))
         if decision.decision == Decision.RESOLVED:
             return gettext(RESOLVED)
         return gettext(GREETING)
