@@ -24,6 +24,7 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session
 
+from zabota.bot import demo as demo_bot
 from zabota.channels import demo as demo_channels
 from zabota.core import outbox
 from zabota.core.clock import SYSTEM_CLOCK, Clock, FrozenClock
@@ -2426,6 +2427,7 @@ def load_demo(
         _create_organizations(session, sim)
         demo_channels.seed_channels(session, team_ids, clock=sim)
         demo_routing.seed_routing(session, team_ids, clock=sim)
+        demo_bot.seed_flows(session, clock=sim)
         session.commit()
     planner = _Planner(rng, start=start + timedelta(minutes=2), now=now, agents=agents,
                        team_ids=team_ids)

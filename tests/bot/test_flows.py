@@ -127,3 +127,16 @@ def test_flows_are_validated_and_versioned(session, shop):
 
     assert (first.version, second.version) == (1, 2)
     assert (first.is_active, second.is_active) == (False, True)
+
+
+def test_the_demo_shop_answers_its_flow_and_the_demo_flow_is_valid(session, app_client):
+    from zabota.bot import demo
+    from zabota.bot.models import BotFlow
+
+    status = app_client.get("/chat/demo/orders/12345").json()
+    assert status["number"] == "12345" and status["status"] and status["status_en"]
+    assert app_client.get("/chat/demo/orders/abc").status_code == 422
+    demo.seed_flows(session)
+    flow = session.scalars(sa.select(BotFlow).where(BotFlow.is_active)).one()
+    assert flow.name == "order_status"
+    assert flow.definition["steps"][1]["url"].endswith("/chat/demo/orders/{order}")

@@ -45,6 +45,7 @@ from fastapi import (
     UploadFile,
     WebSocket,
 )
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
@@ -607,6 +608,24 @@ def demo_page(request: Request, session: UISession,
     lang = getattr(request.state, "language", "ru")
     return templates.TemplateResponse(request, "chat/demo.html", {
         "team": key, "lang": lang, "base": str(request.base_url).rstrip("/")})
+
+
+# The demo shop's order statuses, in Russian and English; a number picks one.
+DEMO_ORDER_STATUSES = (
+    ("принят, собираем", "accepted, being packed"),
+    ("передан в службу доставки, трек-номер отправлен в SMS",
+     "handed to the courier service, the tracking number is in your SMS"),
+    ("ждёт вас в пункте выдачи", "waiting for you at the pick-up point"),
+    ("доставлен", "delivered"),
+)
+
+
+@router.get("/chat/demo/orders/{number}")
+def demo_order(number: Annotated[str, PathParam(pattern=r"^\d{4,10}$")]) -> JSONResponse:
+    """The fictional shop's order-status endpoint, which the demo's guided flow asks (see
+    `bot.demo`); a real installation points its flow at the shop's own API."""
+    ru, en = DEMO_ORDER_STATUSES[int(number) % len(DEMO_ORDER_STATUSES)]
+    return JSONResponse({"number": number, "status": ru, "status_en": en})
 
 
 # --- the agents' chats page -----------------------------------------------------------------
