@@ -183,6 +183,17 @@ def reject_malformed(session: Session, account: ChannelAccount, payload: bytes,
     return Outcome(Result.REJECTED, reason=error.detail, rejection=error)
 
 
+def keep_unreadable(session: Session, account: ChannelAccount, payload: bytes,
+                    error: Exception, *, external_id: str | None = None,
+                    clock: Clock = SYSTEM_CLOCK) -> Outcome:
+    """An authentic item we cannot make sense of: quarantined with the reason and
+    acknowledged, so the platform does not send it again and again."""
+    channels.quarantine(session, channel=account.kind, payload=payload, reason=str(error),
+                        account_id=account.id, external_id=external_id or digest_id(payload),
+                        clock=clock)
+    return Outcome(Result.QUARANTINED, reason=str(error))
+
+
 def http_client() -> httpx.Client:
     return httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=True)
 

@@ -149,6 +149,15 @@ def _reason(error: BaseException | str) -> str:
     return "".join(traceback.format_exception_only(error)).strip()[-2000:]
 
 
+def _same_item(channel: Channel, external_id: str,
+               account_id: int | None) -> tuple[sa.ColumnElement[bool], ...]:
+    """The quarantine row of one inbound item (NULL account ids compare with IS NULL)."""
+    account = (QuarantinedDelivery.account_id.is_(None) if account_id is None
+               else QuarantinedDelivery.account_id == account_id)
+    return (QuarantinedDelivery.channel == channel,
+            QuarantinedDelivery.external_id == external_id, account)
+
+
 def quarantine(session: Session, *, channel: Channel, payload: bytes, reason: BaseException | str,
                account_id: int | None = None, external_id: str | None = None,
                clock: Clock = SYSTEM_CLOCK) -> QuarantinedDelivery:
@@ -169,9 +178,7 @@ def record_failure(session: Session, *, channel: Channel, payload: bytes,
     row = None
     if external_id is not None:
         row = session.scalar(sa.select(QuarantinedDelivery).where(
-            QuarantinedDelivery.channel == channel, QuarantinedDelivery.external_id == external_id,
-            QuarantinedDelivery.account_id.is_(None) if account_id is None
-            else QuarantinedDelivery.account_id == account_id))
+            *_same_item(channel, external_id, account_id)))
     if row is None:
         row = QuarantinedDelivery(channel=channel, account_id=account_id,
                                   external_id=external_id, payload=payload, attempts=0,
@@ -193,9 +200,7 @@ def is_quarantined(session: Session, *, channel: Channel, external_id: str,
                    account_id: int | None = None) -> bool:
     """True if the item was given up on (or dismissed): skip it rather than fail again."""
     return session.scalar(sa.select(QuarantinedDelivery.id).where(
-        QuarantinedDelivery.channel == channel, QuarantinedDelivery.external_id == external_id,
-        QuarantinedDelivery.account_id.is_(None) if account_id is None
-        else QuarantinedDelivery.account_id == account_id,
+        *_same_item(channel, external_id, account_id),
         QuarantinedDelivery.status.in_([QuarantineStatus.QUARANTINED,
                                         QuarantineStatus.DISMISSED]))) is not None
 
@@ -204,9 +209,7 @@ def resolve_failure(session: Session, *, channel: Channel, external_id: str,
                     account_id: int | None = None) -> None:
     """The item went in after earlier failures: forget them."""
     session.execute(sa.delete(QuarantinedDelivery).where(
-        QuarantinedDelivery.channel == channel, QuarantinedDelivery.external_id == external_id,
-        QuarantinedDelivery.account_id.is_(None) if account_id is None
-        else QuarantinedDelivery.account_id == account_id,
+        *_same_item(channel, external_id, account_id),
         QuarantinedDelivery.status == QuarantineStatus.RETRYING))
 
 

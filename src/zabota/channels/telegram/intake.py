@@ -294,12 +294,9 @@ def _handle_update(session: Session, account: ChannelAccount, data: dict[str, An
         if strict:
             raise
         update_id = data.get("update_id")
-        external_id = (f"update:{update_id}" if isinstance(update_id, int)
-                       else hooks.digest_id(payload))
-        channels.quarantine(session, channel=Channel.TELEGRAM, payload=payload,
-                            reason=str(exc), account_id=account.id, external_id=external_id,
-                            clock=clock)
-        return Outcome(hooks.Result.QUARANTINED, reason=str(exc))
+        external_id = f"update:{update_id}" if isinstance(update_id, int) else None
+        return hooks.keep_unreadable(session, account, payload, exc,
+                                     external_id=external_id, clock=clock)
     where = {"account_id": account.id, "update_id": update.update_id}
     if update.kind not in ALLOWED_UPDATES:
         return hooks.ignored(f"{update.kind} update", **where)

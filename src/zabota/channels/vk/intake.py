@@ -212,10 +212,8 @@ def _handle_event(session: Session, account: ChannelAccount, data: dict[str, Any
     except MalformedUpdate as exc:
         if strict:
             raise
-        channels.quarantine(session, channel=Channel.VK, payload=payload, reason=str(exc),
-                            account_id=account.id, clock=clock,
-                            external_id=_str(data.get("event_id")) or hooks.digest_id(payload))
-        return Outcome(hooks.Result.QUARANTINED, reason=str(exc))
+        return hooks.keep_unreadable(session, account, payload, exc,
+                                     external_id=_str(data.get("event_id")), clock=clock)
     where = {"account_id": account.id, "event_id": event.event_id}
     if event.type == "confirmation":
         code = hooks.config_str(account, "confirmation")

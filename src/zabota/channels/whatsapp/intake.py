@@ -245,10 +245,7 @@ def receive_notification(session: Session, account_id: int, payload: bytes, *,
     try:
         envelopes = split_payload(data)
     except MalformedUpdate as exc:
-        channels.quarantine(session, channel=Channel.WHATSAPP, payload=payload, reason=str(exc),
-                            account_id=account.id, external_id=hooks.digest_id(payload),
-                            clock=clock)
-        return Outcome(hooks.Result.QUARANTINED, reason=str(exc))
+        return hooks.keep_unreadable(session, account, payload, exc, clock=clock)
     return hooks.combine([
         handle_item(session, account, envelope, settings=settings, clock=clock)
         for envelope in envelopes])
@@ -271,10 +268,7 @@ def _handle_item(session: Session, account: ChannelAccount, envelope: dict[str, 
     except MalformedUpdate as exc:
         if strict:
             raise
-        channels.quarantine(session, channel=Channel.WHATSAPP, payload=payload, reason=str(exc),
-                            account_id=account.id, external_id=hooks.digest_id(payload),
-                            clock=clock)
-        return Outcome(hooks.Result.QUARANTINED, reason=str(exc))
+        return hooks.keep_unreadable(session, account, payload, exc, clock=clock)
     if isinstance(item, WaStatus):
         return apply_status(session, item, clock=clock)
     account = _account_for_number(session, account, item.phone_number_id)
