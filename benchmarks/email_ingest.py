@@ -144,9 +144,9 @@ def run(url: str, count: int, seed: int, workdir: Path) -> float:
                 config={"imap_host": server.host, "imap_port": server.port,
                         "imap_ssl": False, "imap_username": user, "imap_password": password})
             account_id = account.id
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         result = imap.poll_account(database, account_id, settings)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         with database.read_sessions() as session:
             messages = session.scalar(sa.select(sa.func.count()).select_from(Message))
             tickets = session.scalar(sa.select(sa.func.count()).select_from(Ticket))
@@ -156,7 +156,9 @@ def run(url: str, count: int, seed: int, workdir: Path) -> float:
         print(f"  fetched {result.fetched}, stored {result.stored}, ignored {result.ignored}, "
               f"quarantined {result.quarantined}, failed {result.failed}")
         print(f"  database: {messages} messages in {tickets} tickets")
-        print(f"  {elapsed:.1f} s → {rate:.0f} messages/s (target ≥ {TARGET:.0f}/s on SQLite)")
+        print(f"  {elapsed:.1f} s → {rate:.0f} messages/s (target ≥ {TARGET:.0f}/s on SQLite); "
+              f"CPU {1000 * cpu / count:.2f} ms per message in this process, "
+              f"{count / cpu:.0f} messages per CPU-second")
         assert result.fetched == count and result.failed == 0, "not every message was taken"
         assert messages == count - ignored and result.ignored == ignored, "lost or doubled"
         return rate

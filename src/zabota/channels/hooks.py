@@ -24,7 +24,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 from zabota.channels import service as channels
-from zabota.channels.inbound import Inbound, InboundFile, Received, find_duplicate, receive
+from zabota.channels.inbound import Inbound, InboundFile, Received, receive, stored_before
 from zabota.channels.models import ChannelAccount, QuarantineStatus
 from zabota.channels.outbound import Outgoing, PermanentFailure
 from zabota.core.clock import SYSTEM_CLOCK, Clock, as_utc
@@ -329,9 +329,10 @@ def take_in(session: Session, *, account: ChannelAccount, external_id: str, payl
     `strict` is for an admin releasing a quarantined item: failures are raised to them
     instead of being recorded."""
     channel = account.kind
-    existing = find_duplicate(session, channel, external_id)
+    existing = stored_before(session, channel, external_id)
     if existing is not None:
-        return Outcome(Result.DUPLICATE, ticket_id=existing.ticket_id, message_id=existing.id)
+        return Outcome(Result.DUPLICATE, ticket_id=existing.ticket_id,
+                       message_id=existing.message_id)
     if strict:
         inbound = build()
         if inbound is None:

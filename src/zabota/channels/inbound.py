@@ -92,13 +92,20 @@ def find_duplicate(session: Session, channel: Channel, external_id: str) -> Mess
                                                    Message.external_id == external_id))
 
 
+def stored_before(session: Session, channel: Channel, external_id: str) -> Received | None:
+    """Where this delivery was stored already, if it was (ids only: no message is loaded)."""
+    row = session.execute(sa.select(Message.ticket_id, Message.id).where(
+        Message.channel == channel, Message.external_id == external_id)).first()
+    return None if row is None else Received(row.ticket_id, row.id, duplicate=True)
+
+
 def receive(session: Session, inbound: Inbound, *, settings: Settings | None = None,
             clock: Clock = SYSTEM_CLOCK) -> Received:
     """Store one inbound message exactly once and return where it went."""
     settings = settings or get_settings()
-    existing = find_duplicate(session, inbound.channel, inbound.external_id)
+    existing = stored_before(session, inbound.channel, inbound.external_id)
     if existing is not None:
-        return Received(existing.ticket_id, existing.id, duplicate=True)
+        return existing
     customer = identity.find_or_create_customer(session, identities=inbound.identities,
                                                 name=inbound.name, clock=clock)
     author = Actor(kind="customer", id=customer.id, name=customer.name,
@@ -121,15 +128,14 @@ def receive(session: Session, inbound: Inbound, *, settings: Settings | None = N
         else:
             return Received(stored.ticket_id, stored.id)
     # The system opens the ticket on the customer's behalf, so it carries the files in.
-    session.execute(sa.update(Attachment).where(Attachment.id.in_(attachment_ids))
-                    .values(uploaded_by_kind=SYSTEM.kind, uploaded_by_id=SYSTEM.id))
-    created = _open_ticket(session, inbound, customer, message, text, clock=clock)
+    if attachment_ids:
+        session.execute(sa.update(Attachment).where(Attachment.id.in_(attachment_ids))
+                        .values(uploaded_by_kind=SYSTEM.kind, uploaded_by_id=SYSTEM.id))
+    created, first = _open_ticket(session, inbound, customer, message, text, clock=clock)
     if follow_up_of is not None:
         _link_follow_up(session, created, follow_up_of, clock=clock)
-    first = session.scalar(sa.select(Message.id).where(Message.ticket_id == created.id)
-                           .order_by(Message.id).limit(1))
     log.info("channels.ticket_opened", channel=inbound.channel.value, ticket_id=created.id)
-    return Received(created.id, int(first or 0), created_ticket=True, follow_up_of=follow_up_of)
+    return Received(created.id, first.id, created_ticket=True, follow_up_of=follow_up_of)
 
 
 def _store_files(session: Session, inbound: Inbound, author: Actor, settings: Settings,
@@ -194,17 +200,17 @@ def _by_references(session: Session, inbound: Inbound) -> Ticket | None:
 
 
 def _open_ticket(session: Session, inbound: Inbound, customer: Customer,
-                 message: tickets.NewMessage, text: str, *, clock: Clock) -> Ticket:
+                 message: tickets.NewMessage, text: str, *, clock: Clock) -> tickets.Opened:
     team_id = inbound.team_id
     if team_id is None and inbound.account_id is not None:
-        account = session.get(ChannelAccount, inbound.account_id)
-        team_id = account.team_id if account is not None else None
+        team_id = session.scalar(sa.select(ChannelAccount.team_id)
+                                 .where(ChannelAccount.id == inbound.account_id))
         if team_id is not None:
             # The channel's team is a default that routing may improve on (routing.service).
             message.meta = {**message.meta, "team_from_channel": True}
     subject = (inbound.subject or "").strip() or _first_line(text) or default_subject(
         inbound.channel)
-    return tickets.create_ticket(
+    return tickets.open_ticket(
         session, actor=SYSTEM, subject=subject[:MAX_SUBJECT], message=message,
         channel=inbound.channel, customer_id=customer.id, team_id=team_id,
         language=inbound.language, clock=clock)

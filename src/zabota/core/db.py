@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -91,6 +91,21 @@ def is_sqlite(session_or_engine: Session | Engine | sa.Connection) -> bool:
     if isinstance(session_or_engine, Session):
         return session_or_engine.get_bind().dialect.name == "sqlite"
     return session_or_engine.dialect.name == "sqlite"
+
+
+def race_guard(session: Session) -> AbstractContextManager[object]:
+    """A savepoint around an insert that may lose a race for a unique key to another writer
+    (the caller catches `IntegrityError` and reads the winner's row).
+
+    On SQLite a write transaction began IMMEDIATE and holds the database's only write lock,
+    so nobody can insert between our read and our write, and the savepoint (two statements
+    and a snapshot of the session) would guard nothing: there it is skipped. An error that
+    still happens then fails the whole transaction, as any unexpected error does."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite" and connection.get_execution_options().get(
+            "sqlite_begin", "IMMEDIATE") == "IMMEDIATE":
+        return nullcontext()
+    return session.begin_nested()
 
 
 def refresh_statistics(engine: Engine, *, full: bool = False) -> None:

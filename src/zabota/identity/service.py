@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
 from zabota.core.clock import SYSTEM_CLOCK, Clock, as_utc
+from zabota.core.db import race_guard
 from zabota.core.errors import InvalidInput, field_error
 from zabota.core.i18n import _
 from zabota.identity import errors
@@ -364,6 +365,13 @@ def _escalation_reaches(session: Session, start: Team, team_id: int) -> bool:
     return False
 
 
+def require_team(session: Session, team_id: int) -> None:
+    """Refuse an id that is not a team's (reads the id only: no team is loaded)."""
+    if session.scalar(sa.select(Team.id).where(Team.id == team_id)) is None:
+        raise errors.TeamNotFound(errors=[{"field": "team_id",
+                                           "message": _(errors.TeamNotFound.title)}])
+
+
 def get_team(session: Session, team_id: int) -> Team:
     team = session.get(Team, team_id)
     if team is None:
@@ -447,6 +455,7 @@ def find_customer_by_identity(session: Session, kind: IdentityKind, value: str) 
     customer = session.scalar(
         sa.select(Customer).join(ChannelIdentity)
         .where(ChannelIdentity.kind == kind, ChannelIdentity.value == value)
+        .options(lazyload(Customer.identities))  # most callers need the person, not the list
     )
     while customer is not None and customer.merged_into_id is not None:
         customer = session.get(Customer, customer.merged_into_id)
@@ -464,11 +473,12 @@ def find_or_create_customer(
     for kind, value in normalized:
         customer = find_customer_by_identity(session, kind, value)
         if customer is not None:
-            for other_kind, other_value in normalized:
-                _attach_identity(session, customer, other_kind, other_value, clock=clock)
+            for other in normalized:
+                if other != (kind, value):  # the one it was found by is attached already
+                    _attach_identity(session, customer, *other, clock=clock)
             return customer
     try:
-        with session.begin_nested():
+        with race_guard(session):
             return _create_customer(session, normalized, name=name, clock=clock, **fields)
     except IntegrityError:
         # Another request created the same person between our read and our insert.
@@ -494,11 +504,9 @@ def _create_customer(
         customer.organization_id = session.scalar(
             sa.select(Organization.id).where(Organization.domain == domain).limit(1)
         )
+    customer.identities = [ChannelIdentity(kind=kind, value=value, created_at=customer.created_at)
+                           for kind, value in identities]
     session.add(customer)
-    session.flush()
-    for kind, value in identities:
-        session.add(ChannelIdentity(customer_id=customer.id, kind=kind, value=value,
-                                    created_at=clock.now()))
     session.flush()
     log.info("identity.customer_created", customer_id=customer.id)
     return customer

@@ -19,8 +19,10 @@ MAX_QUERY_TERMS = 12
 
 
 class SearchBackend(Protocol):
-    def add(self, session: Session, ticket_id: int, *texts: str, internal: bool) -> None:
-        """Append the texts' terms to the ticket's public or internal column."""
+    def add(self, session: Session, ticket_id: int, *texts: str, internal: bool,
+            new: bool = False) -> None:
+        """Append the texts' terms to the ticket's public or internal column (`new`: the
+        ticket was created in this transaction, so it has no row yet)."""
 
     def move(self, session: Session, source_id: int, target_id: int) -> None: ...
 
@@ -29,12 +31,13 @@ class SearchBackend(Protocol):
 
 
 class SqliteSearch:
-    def add(self, session: Session, ticket_id: int, *texts: str, internal: bool) -> None:
+    def add(self, session: Session, ticket_id: int, *texts: str, internal: bool,
+            new: bool = False) -> None:
         normalized = _normalized(texts)
         if not normalized:
             return
         column = "internal" if internal else "public"
-        updated = session.execute(
+        updated = None if new else session.execute(
             sa.text(f"UPDATE ticket_fts SET {column} = {column} || ' ' || :t WHERE rowid = :id"),
             {"t": normalized, "id": ticket_id},
         )
@@ -64,7 +67,8 @@ class SqliteSearch:
 
 
 class PostgresSearch:
-    def add(self, session: Session, ticket_id: int, *texts: str, internal: bool) -> None:
+    def add(self, session: Session, ticket_id: int, *texts: str, internal: bool,
+            new: bool = False) -> None:
         normalized = _normalized(texts)
         if not normalized:
             return

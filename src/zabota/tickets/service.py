@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple, ParamSpec, cast
 
 import nh3
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from zabota.core import outbox
 from zabota.core.clock import SYSTEM_CLOCK, Clock, as_utc
+from zabota.core.db import race_guard
 from zabota.core.errors import Forbidden, ZabotaError, field_error
 from zabota.core.i18n import _
 from zabota.identity import service as identity
@@ -44,6 +46,7 @@ from zabota.tickets.models import (
 from zabota.tickets.search import backend_for
 
 log = structlog.get_logger()
+P = ParamSpec("P")
 
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.NEW: frozenset({Status.OPEN, Status.PENDING, Status.ON_HOLD, Status.SOLVED}),
@@ -98,17 +101,21 @@ def _record(
     session: Session, ticket: Ticket, kind: str, *, actor: Actor, at: datetime,
     field_name: str | None = None, from_value: object = None, to_value: object = None,
     reason: str | None = None, data: dict[str, Any] | None = None,
-) -> TicketEvent:
-    event = TicketEvent(
-        ticket_id=ticket.id, kind=kind, field=field_name,
-        from_value=None if from_value is None else str(from_value)[:300],
-        to_value=None if to_value is None else str(to_value)[:300],
-        actor_kind=_actor_kind(actor), actor_id=actor.id if actor.kind != "system" else None,
-        reason=reason, data=data or {}, at=at,
-    )
-    session.add(event)
+) -> None:
+    # Straight into the table, not through the unit of work: the history is append-only and
+    # never read back as objects of this session, and every ticket writes several events.
+    session.connection().execute(_EVENTS_INSERT, {
+        "ticket_id": ticket.id, "kind": kind, "field": field_name,
+        "from_value": None if from_value is None else str(from_value)[:300],
+        "to_value": None if to_value is None else str(to_value)[:300],
+        "actor_kind": _actor_kind(actor),
+        "actor_id": actor.id if actor.kind != "system" else None,
+        "reason": reason, "data": data or {}, "at": at,
+    })
     ticket.updated_at = at
-    return event
+
+
+_EVENTS_INSERT = sa.insert(cast(sa.Table, TicketEvent.__table__))
 
 
 # --- create -----------------------------------------------------------------------------
@@ -137,7 +144,12 @@ def sanitize(text: str | None, raw_html: str | None) -> tuple[str, str]:
     return plain, "".join(f"<p>{p}</p>" for p in paragraphs)
 
 
-def create_ticket(
+class Opened(NamedTuple):
+    ticket: Ticket
+    first_message: Message  # an earlier delivery's message when `external_id` was stored
+
+
+def open_ticket(
     session: Session, *, actor: Actor, subject: str, message: NewMessage,
     channel: Channel = Channel.API, customer_id: int | None = None,
     customer_identities: Sequence[tuple[IdentityKind, str]] = (), customer_name: str | None = None,
@@ -145,7 +157,7 @@ def create_ticket(
     assignee_id: int | None = None, category: str | None = None, language: str | None = None,
     tags: Iterable[str] = (), custom_fields: dict[str, Any] | None = None,
     clock: Clock = SYSTEM_CLOCK,
-) -> Ticket:
+) -> Opened:
     """Open a ticket with the customer's first message; finds or creates the customer."""
     now = clock.now()
     if actor.is_customer:
@@ -164,7 +176,7 @@ def create_ticket(
         customer = identity.find_or_create_customer(
             session, identities=customer_identities, name=customer_name, clock=clock)
     if team_id is not None:
-        identity.get_team(session, team_id)
+        identity.require_team(session, team_id)
     if assignee_id is not None:
         _get_agent(session, assignee_id)
     plain, safe = sanitize(message.text, message.html)
@@ -201,9 +213,19 @@ def create_ticket(
     # The subject and the first message in one index write: a second write would rewrite the
     # row (FTS5) or update it (PostgreSQL). A redelivered message stored elsewhere adds nothing.
     texts = (ticket.subject, plain) if first.ticket_id == ticket.id else (ticket.subject,)
-    backend_for(session).add(session, ticket.id, *texts, internal=False)
+    backend_for(session).add(session, ticket.id, *texts, internal=False, new=True)
     log.info("ticket.created", ticket_id=ticket.id, channel=channel.value)
-    return ticket
+    return Opened(ticket, first)
+
+
+def _ticket_of(open_: Callable[P, Opened]) -> Callable[P, Ticket]:
+    @functools.wraps(open_)
+    def create(*args: P.args, **kwargs: P.kwargs) -> Ticket:
+        return open_(*args, **kwargs).ticket
+    return create
+
+
+create_ticket = _ticket_of(open_ticket)  # the same, for callers that need only the ticket
 
 
 # --- messages ---------------------------------------------------------------------------
@@ -273,7 +295,7 @@ def _insert_message(
         session.flush()
     else:
         try:
-            with session.begin_nested():
+            with race_guard(session):
                 session.add(msg)
                 session.flush()
         except IntegrityError:
@@ -562,13 +584,11 @@ def transfer_ticket(
 
 def record_decision(session: Session, ticket_id: int, kind: str, *, data: dict[str, Any],
                     reason: str | None = None, actor: Actor = SYSTEM_ACTOR,
-                    clock: Clock = SYSTEM_CLOCK) -> TicketEvent:
+                    clock: Clock = SYSTEM_CLOCK) -> None:
     """Append an automatic decision (triage, …) and its explanation to the ticket's history."""
     ticket = get_ticket_for(session, actor, ticket_id)
-    event = _record(session, ticket, kind, actor=actor, at=clock.now(),
-                    reason=None if reason is None else reason[:500], data=data)
-    session.flush()
-    return event
+    _record(session, ticket, kind, actor=actor, at=clock.now(),
+            reason=None if reason is None else reason[:500], data=data)
 
 
 def first_customer_message(session: Session, ticket_id: int) -> Message | None:

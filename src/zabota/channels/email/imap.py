@@ -25,7 +25,7 @@ import structlog
 from imap_tools import BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted
 
 from zabota.channels import service as channels
-from zabota.channels.email.ingest import header_block, ingest_raw, too_large
+from zabota.channels.email.ingest import header_block, ingest_raw, own_addresses, too_large
 from zabota.channels.email.parse import IgnoreCode, IgnoredReason, external_id_of
 from zabota.channels.models import ChannelAccount, QuarantineStatus
 from zabota.core.clock import SYSTEM_CLOCK, Clock
@@ -193,13 +193,13 @@ def _flag(mailbox: BaseMailBox, uids: list[str], mark: str) -> None:
 
 
 def store_message(database: Database, raw: bytes, *, account_id: int, settings: Settings,
-                  clock: Clock = SYSTEM_CLOCK) -> str | None:
+                  clock: Clock = SYSTEM_CLOCK, own: frozenset[str] | None = None) -> str | None:
     """Take one fetched message in its own transaction; the outcome, or None when it failed
     and should be tried again at the next poll."""
     try:
         with database.session_scope() as session:
             result = ingest_raw(session, raw, account_id=account_id, settings=settings,
-                                clock=clock)
+                                clock=clock, own=own)
         return _outcome(result)
     except Exception as exc:  # any failure of this one message: count it, keep polling
         external_id = external_id_of(raw)
@@ -268,10 +268,12 @@ def _take_batch(database: Database, mailbox: BaseMailBox, batch: list[str],
             small.append(uid)
     if small:
         data = _command(mailbox, "FETCH", ",".join(small), "(UID BODY.PEEK[])")
+        with database.read_sessions() as session:  # read once per batch, not per message
+            own = own_addresses(session, settings)
         for uid, raw in _fetched(data):
             result.fetched += 1
             outcome = store_message(database, raw, account_id=config.account_id,
-                                    settings=settings, clock=clock)
+                                    settings=settings, clock=clock, own=own)
             if outcome is None:
                 result.failed += 1
                 continue

@@ -17,9 +17,10 @@ from zabota.channels.email.parse import (
     own_address_set,
     parse,
 )
-from zabota.channels.inbound import Received, find_duplicate, receive
+from zabota.channels.inbound import Received, receive, stored_before
 from zabota.channels.models import ChannelAccount, OutboundDelivery, QuarantinedDelivery
 from zabota.core.clock import SYSTEM_CLOCK, Clock
+from zabota.core.db import race_guard
 from zabota.core.i18n import _
 from zabota.core.settings import Settings
 from zabota.tickets.models import Channel
@@ -47,13 +48,17 @@ def header_block(raw: bytes) -> bytes:
 
 
 def take(session: Session, raw: bytes, *, account_id: int | None, settings: Settings,
-         clock: Clock = SYSTEM_CLOCK) -> Received | IgnoredReason:
+         clock: Clock = SYSTEM_CLOCK, own: frozenset[str] | None = None,
+         ) -> Received | IgnoredReason:
     """Parse and store one message; raises `MalformedEmail` for what cannot be read.
+    `own`: our addresses (`own_addresses`), when the caller read them once for a batch.
 
     The caller commits (and on any other error rolls back and counts a failure)."""
     if len(raw) > settings.email_max_message_bytes:
         raise MalformedEmail(too_large(len(raw), settings))
-    parsed = parse(raw, account_id=account_id, own_addresses=own_addresses(session, settings))
+    if own is None:
+        own = own_addresses(session, settings)
+    parsed = parse(raw, account_id=account_id, own_addresses=own)
     if parsed.ignored is not None:
         log.info("email.ignored", code=parsed.ignored.code.value,
                  message_id=parsed.ignored.external_id, account_id=account_id)
@@ -67,25 +72,27 @@ def take(session: Session, raw: bytes, *, account_id: int | None, settings: Sett
         log.info("email.ignored", code=IgnoreCode.LOOP.value, message_id=inbound.external_id)
         return IgnoredReason(IgnoreCode.LOOP, "our own message", inbound.external_id)
     try:
-        with session.begin_nested():
+        with race_guard(session):
             return receive(session, inbound, settings=settings, clock=clock)
     except IntegrityError:
         # Another process stored the same Message-ID a moment ago (two pollers, SMTP and
         # IMAP at once): the unique key decided, and this copy is the duplicate.
-        existing = find_duplicate(session, Channel.EMAIL, inbound.external_id)
+        existing = stored_before(session, Channel.EMAIL, inbound.external_id)
         if existing is None:
             raise
-        return Received(existing.ticket_id, existing.id, duplicate=True)
+        return existing
 
 
 def ingest_raw(session: Session, raw: bytes, *, account_id: int | None, settings: Settings,
-               clock: Clock = SYSTEM_CLOCK) -> Received | IgnoredReason:
+               clock: Clock = SYSTEM_CLOCK, own: frozenset[str] | None = None,
+               ) -> Received | IgnoredReason:
     """Store one raw message exactly once, or say why it creates no ticket.
 
     Malformed mail is quarantined (in this transaction) with the reason and reported as
     ignored; it never raises for the content of the message. The caller commits."""
     try:
-        return take(session, raw, account_id=account_id, settings=settings, clock=clock)
+        return take(session, raw, account_id=account_id, settings=settings, clock=clock,
+                    own=own)
     except MalformedEmail as exc:
         external_id = external_id_of(raw)
         payload = raw if len(raw) <= settings.email_max_message_bytes else header_block(raw)
