@@ -56,3 +56,23 @@ def test_eval_refuses_an_unknown_slug_clearly(tmp_path):
 
     assert result.exit_code == 2
     assert "nope" in result.output
+
+
+def test_eval_measures_the_odd_or_the_even_half(tmp_path):
+    file = tmp_path / "q.jsonl"
+    rows = [{"question": "где мой заказ", "language": "ru",
+             "article": "where-is-my-order-tracking-an-order"},
+            {"question": "вакансии курьера", "language": "ru", "article": "none"},
+            {"question": "how do I return an item", "language": "en",
+             "article": "how-to-return-an-item"}]
+    file.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows),
+                    encoding="utf-8")
+
+    halves = {}
+    for half in ("odd", "even"):
+        result = CliRunner().invoke(app, ["bot", "eval", str(file), "--json", "--subset", half])
+        assert result.exit_code == 0, result.output
+        halves[half] = json.loads(result.stdout[result.stdout.index("{"):])
+
+    assert (halves["odd"]["questions"], halves["odd"]["answerable"]) == (2, 2)
+    assert (halves["even"]["questions"], halves["even"]["unanswerable"]) == (1, 1)

@@ -1,7 +1,8 @@
 """What the answer bot says to one customer message: an article above a confidence threshold,
 or a hand-off to a person.
 
-`decide` is a function of the database (the published public articles), the text, its
+`decide` is a function of the database (the admins' FAQ pairs, which answer first when one
+matches well — see `zabota.bot.faq` — and the published public articles), the text, its
 language and the conversation so far; it writes nothing, so the chat, Telegram and
 `zabota bot eval` share it. The confidence is the knowledge-base search score (see
 `zabota.kb.search`: 1.0 means every word of the question is in an article's title); the
@@ -18,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from zabota.bot import faq
 from zabota.bot.models import Decision
 from zabota.kb import search
 from zabota.kb.search import Audience, Hit
@@ -69,12 +71,21 @@ class Conversation:
     awaiting_feedback: int | None = None  # the article it showed and asked about
     tried_article_ids: tuple[int, ...] = ()
     handed_off: bool = False
+    awaiting_faq: int | None = None  # the FAQ pair it answered with and asked about
+    tried_faq_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
 class Candidate:
     article_id: int
     title: str
+    score: float
+
+
+@dataclass(frozen=True)
+class FaqCandidate:
+    faq_id: int
+    question: str
     score: float
 
 
@@ -91,6 +102,9 @@ class BotDecision:
     candidates: tuple[Candidate, ...] = ()
     sentiment: tuple[str, float, str] | None = None  # label, probability, model version
     tried_article_ids: tuple[int, ...] = field(default_factory=tuple)
+    faq_id: int | None = None  # the FAQ pair answered with (its answer is `snippet`)
+    faq_candidates: tuple[FaqCandidate, ...] = ()
+    tried_faq_ids: tuple[int, ...] = field(default_factory=tuple)
 
     def explanation(self) -> dict[str, object]:
         """The decision as data for the turn log and the ticket's history."""
@@ -99,6 +113,11 @@ class BotDecision:
                            for c in self.candidates],
             "tried_article_ids": list(self.tried_article_ids),
         }
+        if self.faq_candidates:
+            out["faq_candidates"] = [{"faq_id": c.faq_id, "question": c.question,
+                                      "score": c.score} for c in self.faq_candidates]
+        if self.faq_id is not None:
+            out["faq"] = {"faq_id": self.faq_id, "question": self.title}
         if self.sentiment is not None:
             out["sentiment"] = {"label": self.sentiment[0], "score": self.sentiment[1],
                                 "model_version": self.sentiment[2]}
@@ -169,23 +188,41 @@ def decide(session: Session, text: str, *, language: str,
            margin: float = MARGIN, sentiment: Sentiment | None = predict_sentiment) -> BotDecision:
     """The bot's next move for one customer message. Reads, never writes."""
     tried = conversation.tried_article_ids
-    base = BotDecision(Decision.HANDED_OFF, language=language, tried_article_ids=tried)
-    if conversation.awaiting_feedback is not None:
+    base = BotDecision(Decision.HANDED_OFF, language=language, tried_article_ids=tried,
+                       tried_faq_ids=conversation.tried_faq_ids)
+    if conversation.awaiting_feedback is not None or conversation.awaiting_faq is not None:
         said = feedback(text)
         if said is True:
             return _with(base, decision=Decision.RESOLVED,
-                         article_id=conversation.awaiting_feedback)
+                         article_id=conversation.awaiting_feedback,
+                         faq_id=conversation.awaiting_faq)
         if said is False:
             return _with(base, reason=REASON_NOT_HELPED,
-                         article_id=conversation.awaiting_feedback)
+                         article_id=conversation.awaiting_feedback,
+                         faq_id=conversation.awaiting_faq)
     if asks_for_human(text):
         return _with(base, reason=REASON_ASKED_FOR_HUMAN)
-    if not conversation.tried_article_ids and is_greeting_only(text):
+    if (not conversation.tried_article_ids and not conversation.tried_faq_ids
+            and is_greeting_only(text)):
         return _with(base, decision=Decision.GREETED)
     mood = sentiment(text) if sentiment is not None else None
     base = _with(base, sentiment=mood)
     if mood is not None and mood[0] == "negative" and mood[1] >= NEGATIVE_SENTIMENT:
         return _with(base, reason=REASON_NEGATIVE)
+    pairs = faq.matches(session, topic_text(text), language=language,
+                        exclude=conversation.tried_faq_ids)
+    base = _with(base, faq_candidates=tuple(FaqCandidate(m.faq_id, m.question, m.score)
+                                            for m in pairs))
+    if pairs and pairs[0].score >= faq.FAQ_THRESHOLD and (
+            len(pairs) < 2 or pairs[0].score - pairs[1].score >= margin):
+        best_pair = pairs[0]
+        tried_articles = tried if best_pair.article_id is None else (*tried,
+                                                                      best_pair.article_id)
+        return _with(base, decision=Decision.ANSWERED, confidence=best_pair.score,
+                     faq_id=best_pair.faq_id, article_id=best_pair.article_id,
+                     title=best_pair.question, snippet=best_pair.answer,
+                     tried_article_ids=tried_articles,
+                     tried_faq_ids=(*conversation.tried_faq_ids, best_pair.faq_id))
     hits = candidates(session, text, language=language)
     found = tuple(Candidate(h.article_id, h.title, h.score) for h in hits)
     base = _with(base, candidates=found)

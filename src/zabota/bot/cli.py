@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 from pathlib import Path
@@ -11,6 +12,11 @@ import typer
 
 bot_app = typer.Typer(help="The answer bot: evaluate it.", no_args_is_help=True,
                       add_completion=False)
+
+
+class Subset(enum.StrEnum):
+    ODD = "odd"
+    EVEN = "even"
 
 
 @bot_app.callback()
@@ -31,6 +37,9 @@ def evaluate(
         min=0.0, max=1.0, help="Lead over the second-best article it needs (default: the bot's)")
     ] = None,
     misses: Annotated[bool, typer.Option(help="List the questions it got wrong")] = False,
+    subset: Annotated[Subset | None, typer.Option(
+        help="Only the odd- or even-numbered questions: tune on one, confirm on the other")
+    ] = None,
 ) -> None:
     """recall@1, recall@3 and the false-answer rate over the demo help centre."""
     from zabota.bot import evaluation
@@ -40,7 +49,8 @@ def evaluate(
     configure_logging(level=logging.WARNING)  # building the demo help centre logs a lot
 
     try:
-        questions = evaluation.read_questions(file)
+        questions = evaluation.subset(evaluation.read_questions(file),
+                                      None if subset is None else subset.value)
         with evaluation.demo_knowledge_base() as session:
             report = evaluation.evaluate(
                 session, questions, threshold=THRESHOLD if threshold is None else threshold,

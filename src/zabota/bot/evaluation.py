@@ -97,6 +97,14 @@ def read_questions(path: Path) -> list[Question]:
     return found
 
 
+def subset(questions: Sequence[Question], which: str | None) -> list[Question]:
+    """The "odd"- or "even"-numbered questions (1-based, in file order), or all of them:
+    tune on one half, confirm on the other."""
+    if which is None:
+        return list(questions)
+    return list(questions[0 if which == "odd" else 1::2])
+
+
 def _groups(session: Session) -> tuple[dict[str, str], dict[int, tuple[str, str]]]:
     """slug → translation group, and article id → (group, slug in English if any)."""
     rows = session.execute(sa.select(Article.id, Article.slug, Article.language,

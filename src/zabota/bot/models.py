@@ -37,6 +37,8 @@ class BotTurn(Base):
     confidence: Mapped[float] = mapped_column(default=0.0)
     article_id: Mapped[int | None] = mapped_column(
         BigId, sa.ForeignKey("kb_articles.id", ondelete="SET NULL"))
+    faq_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("bot_faqs.id", ondelete="SET NULL"))  # the FAQ pair it answered with
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)  # candidates, sentiment, model
     at: Mapped[datetime]
 
@@ -53,3 +55,27 @@ class BotFlow(Base):
     definition: Mapped[dict[str, Any]]
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
+
+
+class BotFaq(Base):
+    """An admin's question-and-answer pair the bot answers from, before the articles when it
+    matches well: the question, other ways customers ask it, the answer, and optionally the
+    article that says more."""
+
+    __tablename__ = "bot_faqs"
+    __table_args__ = (sa.Index("ix_bot_faqs_language", "language", "is_active"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    language: Mapped[str] = mapped_column(sa.String(8))
+    question: Mapped[str] = mapped_column(sa.String(300))
+    alternatives: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    answer: Mapped[str] = mapped_column(sa.Text)
+    article_id: Mapped[int | None] = mapped_column(
+        BigId, sa.ForeignKey("kb_articles.id", ondelete="SET NULL"))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    @property
+    def phrasings(self) -> list[str]:
+        return [self.question, *self.alternatives]

@@ -26,6 +26,7 @@ class Permission(enum.StrEnum):
     EDIT_KB = "edit_kb"  # write and revise knowledge-base drafts, send them to review
     PUBLISH_KB = "publish_kb"  # publish, unpublish and edit published articles
     MANAGE_KB = "manage_kb"  # categories, synonyms, canned responses, deleting articles
+    MANAGE_BOT = "manage_bot"  # the bot's FAQ pairs and guided flows, the review of its turns
 
 
 _STAFF = {
@@ -35,7 +36,7 @@ _STAFF = {
 GRANTS: dict[Role, set[Permission]] = {
     Role.AGENT: _STAFF,
     Role.SUPERVISOR: _STAFF | {Permission.MERGE_CUSTOMERS, Permission.PUBLISH_KB,
-                               Permission.MANAGE_KB},
+                               Permission.MANAGE_KB, Permission.MANAGE_BOT},
     Role.ADMIN: set(Permission),
 }
 

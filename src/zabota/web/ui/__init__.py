@@ -7,6 +7,7 @@ from zabota.web.ui import (
     admin_channels,
     agent,
     auth,
+    bot_admin,
     help,
     kb,
     portal,
@@ -17,7 +18,8 @@ from zabota.web.ui import (
 from zabota.web.ui.common import STATIC_DIR, LoginRequired
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, help, kb, agent, portal, admin, admin_channels, portal_auth, profile, routing):
+for module in (auth, help, kb, agent, portal, admin, admin_channels, portal_auth, profile, routing,
+               bot_admin):
     router.include_router(module.router)
 
 __all__ = ["STATIC_DIR", "LoginRequired", "router"]
