@@ -161,3 +161,27 @@ def test_a_channels_team_is_a_default_that_routing_improves_on(session, desk, ph
 
     assert (routed.category, routed.team_id) == ("billing", desk.finance.id)
     assert (unrouted.category, unrouted.team_id) == (None, desk.delivery.id)
+
+
+def test_triage_reads_the_set_up_once_per_change(session, desk, make_ticket, phrase_rule):
+    """Rules, categories and the model are read again only after an admin changed one."""
+    rules_read = []
+
+    @sa.event.listens_for(session.get_bind(), "before_cursor_execute")
+    def count(_conn, _cursor, statement, *_args) -> None:
+        if statement.startswith("SELECT routing_rules.id"):  # the list triage reads
+            rules_read.append(statement)
+
+    try:
+        triaged(session, make_ticket, subject="Вопрос", text="Подскажите, пожалуйста")
+        triaged(session, make_ticket, subject="Ещё вопрос", text="Подскажите ещё раз")
+        assert len(rules_read) == 1  # the second ticket used the first one's copy
+
+        phrase_rule("Сбой оплаты", ["сбой транзакции"], team_id=desk.finance.id)
+        ticket = triaged(session, make_ticket, subject="Проблема",
+                         text="У меня сбоем транзакций списались деньги")
+    finally:
+        sa.event.remove(session.get_bind(), "before_cursor_execute", count)
+
+    assert len(rules_read) == 2  # the new rule gave the set-up a new generation
+    assert ticket.team_id == desk.finance.id

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -21,6 +21,9 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+T = TypeVar("T")
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -106,6 +109,14 @@ def race_guard(session: Session) -> AbstractContextManager[object]:
             "sqlite_begin", "IMMEDIATE") == "IMMEDIATE":
         return nullcontext()
     return session.begin_nested()
+
+
+def keep(session: Session, obj: T) -> T:
+    """Hold `obj` for the session's life. The identity map holds objects weakly, so a row
+    read twice in one unit of work (a team by the router, then by the transfer, then by the
+    explanation) is queried again once the first reader let go of it."""
+    session.info.setdefault("kept", []).append(obj)
+    return obj
 
 
 def refresh_statistics(engine: Engine, *, full: bool = False) -> None:

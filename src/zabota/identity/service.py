@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
 from zabota.core.clock import SYSTEM_CLOCK, Clock, as_utc
-from zabota.core.db import race_guard
+from zabota.core.db import keep, race_guard
 from zabota.core.errors import InvalidInput, field_error
 from zabota.core.i18n import _
 from zabota.identity import errors
@@ -377,7 +377,7 @@ def get_team(session: Session, team_id: int) -> Team:
     if team is None:
         raise errors.TeamNotFound(errors=[{"field": "team_id",
                                            "message": _(errors.TeamNotFound.title)}])
-    return team
+    return keep(session, team)  # with its members: asked for again within the same work
 
 
 def get_team_for(session: Session, team_id: int, *, actor: Actor) -> Team:

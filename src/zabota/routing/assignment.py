@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from zabota.core.db import keep
 from zabota.identity import service as identity
 from zabota.identity.models import Presence, User
 from zabota.routing.models import AgentRoutingState, AssignmentMode, TeamRouting
@@ -58,7 +59,9 @@ class AssignmentChoice:
 
 def team_mode(session: Session, team_id: int) -> TeamRouting:
     row = session.get(TeamRouting, team_id)
-    return row or TeamRouting(team_id=team_id, mode=AssignmentMode.AUTOMATIC)
+    if row is None:
+        return TeamRouting(team_id=team_id, mode=AssignmentMode.AUTOMATIC)
+    return keep(session, row)  # record_assignment updates it in the same work
 
 
 def _skill_level(user: User, skill: str | None, language: str | None) -> int | None:

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -63,7 +63,18 @@ _cache: dict[str, LoadedModel] = {}
 _lock = threading.Lock()
 
 
-def load_pipeline(model: CategoryModel) -> LoadedModel:
+class ModelRef(Protocol):
+    """What loading needs of a registry row (`CategoryModel`, or a cached copy of it)."""
+
+    @property
+    def version(self) -> str: ...
+    @property
+    def artefact_path(self) -> str: ...
+    @property
+    def artefact_sha256(self) -> str: ...
+
+
+def load_pipeline(model: ModelRef) -> LoadedModel:
     """The fitted pipeline of a registry row, hash-checked, cached per version."""
     with _lock:
         loaded = _cache.get(model.version)

@@ -9,6 +9,7 @@ signals, why this agent) with a one-sentence summary in Russian and English.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -19,10 +20,10 @@ import numpy as np
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from zabota.core.clock import SYSTEM_CLOCK, Clock
-from zabota.core.db import Database
+from zabota.core.db import Database, keep
 from zabota.core.errors import field_error
 from zabota.core.i18n import _, get_language, language, ngettext
 from zabota.core.outbox import OutboxEvent, subscribe
@@ -52,6 +53,7 @@ from zabota.tickets.models import Channel, Priority, Status, Ticket
 
 log = structlog.get_logger()
 SETTINGS_KEY = "routing"
+GENERATION = "generation"  # in the settings row: see `_changed`
 SUGGESTIONS = 3
 # A retrained model replaces the active one unless its held-out macro-F1 is this much worse;
 # a worse model is kept in the registry for an admin to look at and activate by hand.
@@ -70,10 +72,104 @@ class RoutingSettings:
 
 
 def get_routing_settings(session: Session) -> RoutingSettings:
+    return _settings_of(_settings_row(session))
+
+
+def _settings_row(session: Session) -> dict[str, Any]:
     row = session.get(SiteSetting, SETTINGS_KEY)
-    values = row.value if row is not None and isinstance(row.value, dict) else {}
+    if row is None or not isinstance(row.value, dict):
+        return {}
+    return dict(keep(session, row).value)
+
+
+def _settings_of(values: dict[str, Any]) -> RoutingSettings:
     known = {k: v for k, v in values.items() if k in RoutingSettings.__dataclass_fields__}
     return RoutingSettings(**known)
+
+
+def _changed(session: Session, values: dict[str, Any] | None = None) -> None:
+    """Every change to what triage reads (settings, categories, rules, the active model)
+    gives the settings row a new generation, so no process triages with a stale copy."""
+    values = {**(_settings_row(session) if values is None else values),
+              GENERATION: uuid.uuid4().hex}
+    row = session.get(SiteSetting, SETTINGS_KEY)
+    if row is None:
+        session.add(SiteSetting(key=SETTINGS_KEY, value=values))
+    else:
+        row.value = values
+
+
+# --- what triage reads, cached ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CategoryInfo:
+    key: str
+    name_ru: str
+    name_en: str
+    team_id: int | None  # its own, or the nearest ancestor's
+    skill_key: str
+
+    def name(self, lang: str) -> str:
+        return self.name_en if lang == "en" and self.name_en else self.name_ru
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    version: str
+    artefact_path: str
+    artefact_sha256: str
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """The admins' set-up as triage reads it. Reading it costs one row (the settings, whose
+    generation changes with every edit: `_changed`); the rules, categories and active model
+    behind a generation are read once per process."""
+
+    settings: RoutingSettings
+    rules: tuple[RuleView, ...]
+    categories: dict[str, CategoryInfo]
+    model: ModelInfo | None
+
+
+_configurations: dict[tuple[str, str], Configuration] = {}
+
+
+def configuration(session: Session) -> Configuration:
+    values = _settings_row(session)
+    generation = values.get(GENERATION)
+    key = (str(session.get_bind().engine.url), str(generation))
+    found = _configurations.get(key) if generation else None
+    if found is None:
+        found = _read_configuration(session, _settings_of(values))
+        if generation:  # a database never edited has no generation: read it every time
+            _configurations.clear()  # one live generation per process is all triage needs
+            _configurations[key] = found
+    return found
+
+
+def _read_configuration(session: Session, settings: RoutingSettings) -> Configuration:
+    rows = list_categories(session)
+    by_id = {c.id: c for c in rows}
+
+    def team_of(category: Category) -> int | None:
+        node: Category | None = category
+        seen: set[int] = set()
+        while node is not None and node.id not in seen:
+            if node.team_id is not None:
+                return node.team_id
+            seen.add(node.id)
+            node = by_id.get(node.parent_id) if node.parent_id else None
+        return None
+
+    model = classifier.active_model(session)
+    return Configuration(
+        settings=settings, rules=tuple(_rule_views(session)),
+        categories={c.key: CategoryInfo(c.key, c.name_ru, c.name_en, team_of(c), c.skill_key)
+                    for c in rows},
+        model=None if model is None else ModelInfo(model.version, model.artefact_path,
+                                                   model.artefact_sha256))
 
 
 def update_routing_settings(session: Session, *, actor: Actor, confidence_threshold: float,
@@ -82,11 +178,7 @@ def update_routing_settings(session: Session, *, actor: Actor, confidence_thresh
     require(actor, Permission.MANAGE_ROUTING)
     chosen = RoutingSettings(confidence_threshold, repeat_days, min_training_rows,
                              min_per_category)
-    row = session.get(SiteSetting, SETTINGS_KEY)
-    if row is None:
-        session.add(SiteSetting(key=SETTINGS_KEY, value=asdict(chosen)))
-    else:
-        row.value = asdict(chosen)
+    _changed(session, asdict(chosen))
     session.flush()
     return chosen
 
@@ -146,6 +238,7 @@ def create_category(session: Session, *, actor: Actor, key: str, name_ru: str,
                         team_id=team_id, skill=skill, is_active=is_active,
                         created_at=clock.now())
     session.add(category)
+    _changed(session)
     session.flush()
     log.info("routing.category_created", category_id=category.id)
     return category
@@ -163,6 +256,7 @@ def update_category(session: Session, category_id: int, *, actor: Actor,
     for name in ("name_ru", "name_en", "parent_id", "team_id", "skill", "is_active"):
         if name in changes:
             setattr(category, name, changes[name])
+    _changed(session)
     session.flush()
     return category
 
@@ -174,6 +268,7 @@ def delete_category(session: Session, category_id: int, *, actor: Actor) -> None
     if session.scalar(sa.select(Category.id).where(Category.parent_id == category.id).limit(1)):
         raise errors.CategoryInUse()
     session.delete(category)
+    _changed(session)
     session.flush()
 
 
@@ -240,6 +335,7 @@ def create_rule(session: Session, *, actor: Actor, name: str, conditions: RuleCo
                        actions=_checked_actions(session, actions), created_at=now,
                        updated_at=now)
     session.add(rule)
+    _changed(session)
     session.flush()
     log.info("routing.rule_created", rule_id=rule.id)
     return rule
@@ -258,6 +354,7 @@ def update_rule(session: Session, rule_id: int, *, actor: Actor, clock: Clock = 
     if changes.get("actions") is not None:
         rule.actions = _checked_actions(session, changes["actions"])
     rule.updated_at = clock.now()
+    _changed(session)
     session.flush()
     return rule
 
@@ -274,12 +371,14 @@ def move_rule(session: Session, rule_id: int, *, actor: Actor, up: bool) -> None
         rules[index], rules[other] = rules[other], rules[index]
     for i, rule in enumerate(rules):
         rule.position = i * 10
+    _changed(session)
     session.flush()
 
 
 def delete_rule(session: Session, rule_id: int, *, actor: Actor) -> None:
     require(actor, Permission.MANAGE_ROUTING)
     session.delete(get_rule(session, rule_id))
+    _changed(session)
     session.flush()
 
 
@@ -360,8 +459,7 @@ def _sentiment(text: str) -> tuple[str, float, str]:
     return classes[best], round(negative, 4), loaded.version
 
 
-def _model_prediction(session: Session, model: CategoryModel,
-                      text: str) -> classifier.Prediction | None:
+def _model_prediction(model: classifier.ModelRef, text: str) -> classifier.Prediction | None:
     try:
         loaded = classifier.load_pipeline(model)
     except (OSError, ModelIntegrityError) as exc:
@@ -375,7 +473,8 @@ def decide(session: Session, *, text: str, channel: str, customer: Customer | No
            custom_fields: dict[str, Any] | None = None, given: Given = Given(),
            ticket_id: int | None = None, created_at: datetime | None = None) -> Decision:
     """Everything triage concludes about a text, without changing anything."""
-    settings = get_routing_settings(session)
+    config = configuration(session)
+    settings = config.settings
     lang, lang_confidence = detect_language(text)
     sentiment, negative, sentiment_version = _sentiment(text)
     org: Organization | None = None
@@ -385,13 +484,13 @@ def decide(session: Session, *, text: str, channel: str, customer: Customer | No
                      is_vip=bool(org and org.is_vip), sla_tier=org.sla_tier if org else None,
                      organization_id=org.id if org else None,
                      custom_fields=custom_fields or {})
-    outcome = apply_rules(_rule_views(session), facts)
+    outcome = apply_rules(config.rules, facts)
     decision = Decision(language=lang, language_confidence=lang_confidence,
                         sentiment=sentiment, negative_score=negative,
                         sentiment_version=sentiment_version, rules=outcome, category=None,
                         category_source="none")
-    _decide_category(session, decision, text, given, settings)
-    _decide_team(session, decision, given)
+    _decide_category(decision, text, given, config)
+    _decide_team(decision, given, config)
     recent = 0
     if customer is not None and created_at is not None:
         recent = tickets.recent_request_count(
@@ -409,10 +508,10 @@ def decide(session: Session, *, text: str, channel: str, customer: Customer | No
     return decision
 
 
-def _decide_category(session: Session, decision: Decision, text: str, given: Given,
-                     settings: RoutingSettings) -> None:
+def _decide_category(decision: Decision, text: str, given: Given,
+                     config: Configuration) -> None:
     outcome = decision.rules
-    model = classifier.active_model(session)
+    model = config.model
     decision.cold_start = model is None
     if given.category is not None:
         decision.category, decision.category_source = given.category, "given"
@@ -422,21 +521,22 @@ def _decide_category(session: Session, decision: Decision, text: str, given: Giv
         return
     if outcome.skip_model or model is None:
         return
-    prediction = _model_prediction(session, model, text)
+    prediction = _model_prediction(model, text)
     if prediction is None:
         return
     decision.model_version = prediction.version
     decision.confidence = prediction.confidence
     decision.features = prediction.features
     decision.suggestions = prediction.ranked[:SUGGESTIONS]
-    if prediction.confidence >= settings.confidence_threshold:
+    if prediction.confidence >= config.settings.confidence_threshold:
         decision.category, decision.category_source = prediction.category, "model"
     else:
         decision.category_source = "review"
 
 
-def _decide_team(session: Session, decision: Decision, given: Given) -> None:
-    team_of_category, category = category_team(session, decision.category)
+def _decide_team(decision: Decision, given: Given, config: Configuration) -> None:
+    category = config.categories.get(decision.category) if decision.category else None
+    team_of_category = category.team_id if category is not None else None
     decision.skill = category.skill_key if category is not None else decision.category
     if given.team_id is not None:
         decision.team_id, decision.team_source = given.team_id, "given"
@@ -541,7 +641,7 @@ def summarize(session: Session, data: dict[str, Any]) -> dict[str, str]:
     """The explanation as one sentence in each language."""
     team_id = data.get("team", {}).get("id")
     teams = {team_id: identity.get_team(session, team_id).name} if team_id else {}
-    categories = list_categories(session)
+    categories = configuration(session).categories.values()
     out = {}
     for lang in ("ru", "en"):
         with language(lang):
@@ -664,7 +764,8 @@ def triage_ticket(session: Session, ticket_id: int, *,
         return None
     message = tickets.first_customer_message(session, ticket_id)
     text = f"{ticket.subject}\n{message.body_text if message else ''}".strip()
-    customer = identity.get_customer(session, ticket.customer_id, actor=SYSTEM)
+    customer = session.get(Customer, ticket.customer_id,
+                           options=[lazyload(Customer.identities)])  # the person, not the list
     # A team that came with the channel (the mailbox's, the bot's) is a default: routing may
     # choose better, and the ticket keeps it when routing finds none.
     channel_default = bool(message and message.meta.get("team_from_channel"))
@@ -683,17 +784,19 @@ def triage_ticket(session: Session, ticket_id: int, *,
     default_language = get_settings().default_language
     reason = summary.get(default_language, summary["ru"])
     changes = _changes(ticket, decision, chosen)
-    if changes:
-        # Field changes name their cause; the `triaged` event after them says why.
-        with language(default_language):
-            cause = _("Automatic triage")
-        tickets.update_ticket(session, ticket.id, changes, actor=SYSTEM, reason=cause,
-                              clock=clock)
-    assignee_id = ticket.assignee_id
-    if chosen and chosen.get("assigned") and decision.team_id is not None and assignee_id:
-        assignment.record_assignment(session, decision.team_id, assignee_id, at=clock.now())
-    tickets.record_decision(session, ticket.id, "triaged", data=data, reason=reason,
-                            clock=clock)
+    with tickets.one_write(session):  # the changes and their history: one UPDATE, one INSERT
+        if changes:
+            # Field changes name their cause; the `triaged` event after them says why.
+            with language(default_language):
+                cause = _("Automatic triage")
+            tickets.update_ticket(session, ticket.id, changes, actor=SYSTEM, reason=cause,
+                                  clock=clock)
+        assignee_id = ticket.assignee_id
+        if chosen and chosen.get("assigned") and decision.team_id is not None and assignee_id:
+            assignment.record_assignment(session, decision.team_id, assignee_id,
+                                         at=clock.now())
+        tickets.record_decision(session, ticket.id, "triaged", data=data, reason=reason,
+                                clock=clock)
     row = TicketTriage(
         ticket_id=ticket.id, at=clock.now(), language=decision.language,
         language_confidence=decision.language_confidence, sentiment=decision.sentiment,
@@ -900,6 +1003,7 @@ def _activate(session: Session, model: CategoryModel | None, *, at: datetime) ->
     if model is not None:
         model.is_active = True
         model.activated_at = at
+    _changed(session)
     session.flush()
 
 
