@@ -5,27 +5,33 @@ pymorphy3, English stems, see `zabota.ml.text`): FTS5 on SQLite, a weighted tsve
 on PostgreSQL. The index only finds candidates (any query term, best BM25 / ts_rank first);
 the score is computed here, in Python, the same way on both databases:
 
-    score = 0.75 · coverage + 0.25 · title coverage
+    score = 0.5 · coverage + 0.5 · title coverage (+ up to 0.05 for words side by side)
 
 where coverage is the weighted share of the query's terms the article contains (title, tags
 or body) and title coverage the share found in its title or tags. Rare terms weigh up to
-twice a common one, words like "как", "the" a fifth, a term no article has 1.5. A term no
-article holds is corrected to the nearest indexed term (OSA distance 1, or 2 for words of
-eight letters and more) at a small cost; an admin's synonym phrase found in the query is
-satisfied by any phrase of its group. So 1.0 means every query term is in the title; 0.75
-every term in the text, none in the title; a query that shares only one of three equal
-terms with an article scores about 0.33. The bot can threshold on it (≈ 0.55 is a sensible
-start; measure with its evaluation set).
+twice a common one, words like "как", "the" a fifth, a term no article has 1.5. A word is
+also found as an indexed word of its family ("доставите" → "доставка", "delivered" → "delivery",
+"email" → "e-mail") at 0.8; a term no article holds otherwise is corrected to the nearest
+indexed term (OSA distance 1, or 2 for words of eight letters and more) at 0.9; an admin's
+synonym phrase found in the query is satisfied by any phrase of its group at 0.95. Another
+word never counts for more than the query's own would, nor for more than its own rarity
+earns. When the query's neighbouring words are neighbours in the article too, up to 0.05
+is added (at most 1.0): it breaks ties between articles holding the same words. So 1.0
+means every query term is in the title; 0.5 every term in the text, none in the title; a
+query that shares only one of three equal terms with an article's text scores about 0.17.
+The help centre shows results from 0.3; the bot answers from a higher threshold
+(`zabota.bot.answer.THRESHOLD`, measured with its evaluation set).
 """
 
 from __future__ import annotations
 
 import enum
 import html
+import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Protocol
@@ -48,9 +54,14 @@ from zabota.ml.text import normalize_word, search_text, terms
 
 MAX_QUERY_TERMS = 12
 RETRIEVAL_BUDGET = 1500  # matches the index ranks for "any of the words"
-MIN_SCORE = 0.4
+MIN_SCORE = 0.3  # two thirds of the query in the text only, or a third in the title
 TYPO_PENALTY = 0.9
 SYNONYM_FACTOR = 0.95
+RELATIVE_FACTOR = 0.8
+TEXT_SHARE = 0.5  # of the score a word found only in the text earns
+PROXIMITY_BONUS = 0.05
+MAX_RELATIVES = 4
+STEM = 5  # letters a word shares with its relatives ("доставка", "доставить")
 UNKNOWN_WEIGHT = 1.5
 STOPWORD_WEIGHT = 0.2
 SNIPPET_WORDS = 30
@@ -67,11 +78,14 @@ _STOPWORDS = (
     "сейчас были куда зачем всех никогда можно при наконец об другой хоть после над больше "
     "тот через эти нас про всего них какая много разве эту моя впрочем хорошо свою этой "
     "перед иногда лучше чуть том нельзя такой им более всегда конечно всю между пожалуйста "
-    "здравствуйте спасибо подскажите скажите хочу очень "
+    "здравствуйте спасибо подскажите скажите хочу очень нужный нужно "
     "a an the and or but if of at by for with about to from in on is are was were be been "
     "being have has had do does did i me my we our you your he she it its they them their "
     "what which who whom this that these those am not no can could would should will how "
-    "where when why please hello hi thanks thank there here so than too very just want")
+    "where when why please hello hi thanks thank there here so than too very just want "
+    # what the tokenizer leaves of "didn't", "can't", "I'm", "it's", "you're", "we've"
+    "didn doesn don isn wasn weren aren haven hasn hadn won wouldn shouldn couldn t s m re "
+    "ve ll d")
 
 
 @lru_cache(maxsize=1)
@@ -303,6 +317,8 @@ class _Plan:
     terms: list[str]
     corrections: dict[str, str]
     counts: dict[str, int] = field(default_factory=dict)  # articles holding each term
+    pairs: list[tuple[frozenset[str], frozenset[str]]] = field(default_factory=list)
+    kin: set[str] = field(default_factory=set)  # relatives of words articles hold too
 
     def all_of(self) -> list[str]:
         """The query's own topical words, all of which the best articles hold."""
@@ -313,7 +329,10 @@ class _Plan:
         as keep the matches within RETRIEVAL_BUDGET. An article holding only the commonest
         words ("заказ") cannot score high when the query has rarer ones, and matching it
         would make the index rank half of a large knowledge base."""
-        terms = sorted(self.highlight_terms() or self.all_terms(),
+        # Words no article holds match nothing, and the relatives of a word that articles
+        # hold only rescore what the word itself finds: neither is worth a longer index query.
+        wanted = {t for t in self.highlight_terms() - self.kin if self.counts.get(t, 0)}
+        terms = sorted(wanted or self.highlight_terms() or self.all_terms(),
                        key=lambda t: (self.counts.get(t, 0), t))
         chosen: list[str] = []
         matched = 0
@@ -335,19 +354,6 @@ def _languages(language: str | None) -> list[str]:
     return [language] if language else ["ru", "en"]
 
 
-def _doc_counts(session: Session, language: str | None,
-                words: Iterable[str]) -> dict[str, int]:
-    words = list(set(words))
-    if not words:
-        return {}
-    rows = session.execute(
-        sa.select(VocabularyTerm.term, sa.func.sum(VocabularyTerm.doc_count))
-        .where(VocabularyTerm.language.in_(_languages(language)),
-               VocabularyTerm.term.in_(words))
-        .group_by(VocabularyTerm.term))
-    return {term: int(count or 0) for term, count in rows}
-
-
 def _article_count(session: Session, language: str | None) -> int:
     return session.scalar(sa.select(sa.func.count()).select_from(Article)
                           .where(Article.language.in_(_languages(language)))) or 0
@@ -358,7 +364,9 @@ class _Vocabulary:
     stamp: tuple[int, str]
     counts: dict[str, int]
     by_length: dict[int, list[str]]  # a misspelling is within two letters of its word
+    by_stem: dict[str, list[str]]  # words by their first STEM letters, hyphens dropped
     corrected: dict[str, str | None] = field(default_factory=dict)
+    related: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
 
 _vocabulary_cache: dict[tuple[str, str], _Vocabulary] = {}
@@ -381,23 +389,68 @@ def _vocabulary(session: Session, language: str | None) -> _Vocabulary:
             .where(VocabularyTerm.language.in_(_languages(language)))):
         counts[term] = counts.get(term, 0) + count
     by_length: dict[int, list[str]] = {}
+    by_stem: dict[str, list[str]] = {}
     for term in counts:
         by_length.setdefault(len(term), []).append(term)
-    vocabulary = _Vocabulary(stamp, counts, by_length)
+        spelling = _unhyphenated(term)
+        if len(spelling) >= STEM and spelling.isalpha():
+            by_stem.setdefault(spelling[:STEM], []).append(term)
+    vocabulary = _Vocabulary(stamp, counts, by_length, by_stem)
     _vocabulary_cache[key] = vocabulary
     return vocabulary
 
 
-def _correct(session: Session, language: str | None, term: str) -> str | None:
+def _unhyphenated(term: str) -> str:
+    return term.replace("-", "")
+
+
+def _shared_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _relatives(vocabulary: _Vocabulary, term: str) -> list[tuple[str, int]]:
+    """Indexed words of the term's family, with the letters they share with it, longest
+    first: another part of speech ("доставить", "доставка"; "delivered" → "deliv",
+    "deliveri"), a reflexive verb ("открыть", "открыться"), or the same word spelt with or
+    without a hyphen ("email", "e-mail"). A relative shares at least STEM letters with the
+    term and differs from the shorter of the two in at most its last three letters: the
+    lemmatiser and the stemmer end a word there, not where a word family does."""
+    key = _unhyphenated(term)
+    if len(key) < STEM or not key.isalpha():
+        return []
+    known = vocabulary.related.get(term)
+    if known is not None:
+        return known
+    found = []
+    for other in vocabulary.by_stem.get(key[:STEM], ()):
+        other_key = _unhyphenated(other)
+        if other == term or other in stopwords():
+            continue
+        shared = _shared_prefix(key, other_key)
+        if shared >= min(len(key), len(other_key)) - 3:
+            found.append((other, shared, vocabulary.counts.get(other, 0)))
+    found.sort(key=lambda item: (-item[1], -item[2], item[0]))
+    relatives = [(other, shared) for other, shared, _n in found[:MAX_RELATIVES]]
+    if len(vocabulary.related) < 10_000:
+        vocabulary.related[term] = relatives
+    return relatives
+
+
+def _correct(vocabulary: _Vocabulary, term: str) -> str | None:
     """The indexed term closest to a term no article has; None when nothing is close."""
     if len(term) < 4 or not term.isalpha():
         return None
-    vocabulary = _vocabulary(session, language)
     if term in vocabulary.corrected:
         return vocabulary.corrected[term]
     limit = 1 if len(term) < 8 else 2
+    # Never a stopword: a topical word misspelt is not "для".
     words = [w for n in range(len(term) - limit, len(term) + limit + 1)
-             for w in vocabulary.by_length.get(n, ())]
+             for w in vocabulary.by_length.get(n, ()) if w not in stopwords()]
     found = process.extract(term, words, scorer=OSA.distance, score_cutoff=limit, limit=10)
     best = str(min(found, key=lambda item: (item[1], -vocabulary.counts.get(item[0], 0),
                                             item[0]))[0]) if found else None
@@ -452,24 +505,42 @@ def query_terms(query: str) -> list[str]:
 def _plan(session: Session, query: str, language: str | None) -> _Plan:
     words = {normalize_word(w): w for w in _WORD.findall(query)}
     wanted = query_terms(query)
-    counts = _doc_counts(session, language, wanted)
+    vocabulary = _vocabulary(session, language)
+    counts = vocabulary.counts  # read only: the cache's own dictionary
+    groups = _synonym_groups(session, language)
+    # An admin's synonym is a word, not a typo, even when no article holds it ("долями").
+    listed = {t for group in groups for phrase in group for t in phrase}
     corrections: dict[str, str] = {}
     factors: dict[str, float] = {}
+    families: dict[str, list[tuple[str, float]]] = {}
     planned: list[str] = []
     for term in wanted:
-        fixed = None if counts.get(term) else _correct(session, language, term)
+        family = [] if term in stopwords() else _relatives(vocabulary, term)
+        fixed = None if counts.get(term) or term in listed else _correct(vocabulary, term)
+        # A correction that keeps less of the word than its family does is the worse guess:
+        # "доставите" is "доставка"'s relative, not a misspelt "оставить".
+        if fixed is not None and family and _shared_prefix(
+                _unhyphenated(term), _unhyphenated(fixed)) < family[0][1]:
+            fixed = None
         if fixed is not None and fixed not in planned:
             corrections[words.get(term, term)] = fixed
             factors[fixed] = TYPO_PENALTY
-            counts[fixed] = _vocabulary(session, language).counts.get(fixed, 0)
             planned.append(fixed)
         elif term not in planned:
             planned.append(term)
-    groups = _synonym_groups(session, language)
+            families[term] = [
+                (other, 1.0 if _unhyphenated(other) == _unhyphenated(term) else RELATIVE_FACTOR)
+                for other, _shared in family]
     total = max(_article_count(session, language), 1)
 
-    def weight(term: str) -> float:
-        return _weight(term, counts.get(term, 0), total)
+    def weight(phrase: Sequence[str]) -> float:
+        return sum(_weight(t, counts.get(t, 0), total) for t in phrase) / len(phrase)
+
+    def slot(alternatives: Sequence[tuple[tuple[str, ...], float]], own: float) -> _Slot:
+        # Another word for the query's word counts at most as much as the word itself, and
+        # no more than a word as common as it is: "покупка" found as "товар" is weak proof.
+        return _Slot([(alt, factor * min(1.0, weight(alt) / own))
+                      for alt, factor in alternatives], own)
 
     slots: list[_Slot] = []
     left = list(planned)
@@ -481,15 +552,47 @@ def _plan(session: Session, query: str, language: str | None) -> _Plan:
             continue
         left = [t for t in left if t not in phrase]
         factor = min(factors.get(t, 1.0) for t in phrase)
-        alternatives = [(p, factor if p == phrase else factor * SYNONYM_FACTOR) for p in group]
-        slots.append(_Slot(alternatives, sum(weight(t) for t in phrase) / len(phrase)))
+        slots.append(slot([(p, factor if p == phrase else factor * SYNONYM_FACTOR)
+                           for p in group], weight(phrase)))
     for term in left:
-        slots.append(_Slot([((term,), factors.get(term, 1.0))], weight(term)))
-    plan = _Plan(slots, planned, corrections, counts)
-    synonyms = plan.all_terms() - set(counts)
-    if synonyms:
-        counts.update(_doc_counts(session, language, synonyms))
-    return plan
+        factor = factors.get(term, 1.0)
+        kin = families.get(term, [])
+        # A word no article holds weighs as its closest relative does, not as a rare word.
+        own = weight((term,) if counts.get(term) or not kin else (kin[0][0],))
+        slots.append(slot([((term,), factor)] + [((other,), factor * relative)
+                                                 for other, relative in kin], own))
+    rescoring = {other for term, relatives in families.items() if counts.get(term)
+                 for other, _relative in relatives}
+    return _Plan(slots, planned, corrections, counts, _pairs(slots, planned), rescoring)
+
+
+def _pairs(slots: Sequence[_Slot],
+           planned: Sequence[str]) -> list[tuple[frozenset[str], frozenset[str]]]:
+    """Neighbouring topical words of the query, each as the words that stand for it."""
+    words = []
+    for term in planned:
+        if term in stopwords():
+            continue
+        slot = next((s for s in slots if any(term in alt for alt, _f in s.alternatives)), None)
+        if slot is not None:
+            words.append(frozenset(t for alt, _f in slot.alternatives for t in alt))
+    return [(a, b) for a, b in itertools.pairwise(words) if a != b]
+
+
+def _proximity(pairs: Sequence[tuple[frozenset[str], frozenset[str]]],
+               text: IndexedText) -> float:
+    """The share of the query's neighbouring words that are neighbours (in either order,
+    stopwords aside) in the article's title or text too: "return item" is nearer
+    "return an item" than "items that cannot be returned"."""
+    if not pairs:
+        return 0.0
+    near: set[tuple[str, str]] = set()
+    for field_text in (text.title, text.body):
+        words = [w for w in field_text.split() if w not in stopwords()]
+        near.update(itertools.pairwise(words))
+    found = sum(1 for a, b in pairs
+                if any((x, y) in near or (y, x) in near for x in a for y in b))
+    return found / len(pairs)
 
 
 def _coverage(slots: Sequence[_Slot], present: set[str]) -> float:
@@ -504,10 +607,16 @@ def _coverage(slots: Sequence[_Slot], present: set[str]) -> float:
     return got / total
 
 
-def score(plan_slots: Sequence[_Slot], text: IndexedText) -> float:
+def score(plan_slots: Sequence[_Slot], text: IndexedText, proximity: float = 0.0) -> float:
+    """The article's score for the query (see the module's docstring); `proximity` is the
+    share of the query's neighbouring words that are neighbours in the article."""
     everywhere = _coverage(plan_slots, text.terms())
     in_title = _coverage(plan_slots, text.title_terms())
-    return round(0.75 * everywhere + 0.25 * in_title, 4)
+    # A word in the title or tags names the article's subject; the same word in the text
+    # may be a passing mention ("отключите VPN" in an article about payments), so it
+    # earns half as much.
+    value = TEXT_SHARE * everywhere + (1 - TEXT_SHARE) * in_title
+    return round(min(1.0, value + PROXIMITY_BONUS * proximity), 4)
 
 
 def visible_articles(audience: Audience) -> list[sa.ColumnElement[bool]]:
@@ -538,13 +647,15 @@ def run_search(
     ranked = _candidates(session, index, plan, where, max(30, limit * 3))
     texts = index.read(session, ranked)
     asked = plan.all_terms()
-    # Equal scores go to the title closest to the query ("Delivery times" before "Choosing
-    # the delivery date and time"), then to the index's own rank: the same order on both
-    # databases wherever it matters.
-    ranking = sorted(((score(plan.slots, texts[i]), _title_precision(asked, texts[i]),
-                       -position, i) for position, i in enumerate(ranked) if i in texts),
-                     reverse=True)
-    scored = [(value, i) for value, _p, _r, i in ranking if value >= min_score][:limit]
+    # Equal scores (1.0 is a ceiling) go to the words side by side as in the query, then to
+    # the title closest to it ("Delivery times" before "Choosing the delivery date and
+    # time"), then to the index's own rank: the same order on both databases wherever it
+    # matters.
+    near = {i: _proximity(plan.pairs, texts[i]) for i in ranked if i in texts}
+    ranking = sorted(((score(plan.slots, texts[i], near[i]), near[i],
+                       _title_precision(asked, texts[i]), -position, i)
+                      for position, i in enumerate(ranked) if i in texts), reverse=True)
+    scored = [(value, i) for value, _n, _p, _r, i in ranking if value >= min_score][:limit]
     return SearchOutcome(_hits(session, scored, plan.highlight_terms()), plan.terms,
                          plan.corrections)
 
