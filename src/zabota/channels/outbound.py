@@ -198,6 +198,30 @@ def reply_options(session: Session, ticket: Ticket) -> list[Channel]:
     return [default, *others]
 
 
+def record_bounce(session: Session, external_ids: Sequence[str], failure: str, *,
+                  clock: Clock = SYSTEM_CLOCK) -> list[OutboundDelivery]:
+    """A mail system reported that our e-mail with one of these Message-IDs never reached the
+    customer: the reply shows as not delivered (with what the mail system said), it joins
+    the undelivered replies an admin can send again, and the ticket's history says so."""
+    from zabota.tickets import service as tickets  # tickets import channels' models, not us
+
+    if not external_ids:
+        return []
+    rows = list(session.scalars(sa.select(OutboundDelivery).where(
+        OutboundDelivery.channel == Channel.EMAIL,
+        OutboundDelivery.external_id.in_(list(external_ids)[:50]),
+        OutboundDelivery.status == DeliveryStatus.SENT)))
+    for row in rows:
+        row.status = DeliveryStatus.DEAD
+        row.last_error = f"bounced: {failure}" if failure else "bounced"
+        tickets.record_decision(session, row.ticket_id, "reply_bounced", clock=clock,
+                                reason=row.last_error[:500],
+                                data={"message_id": row.message_id,
+                                      "recipient": row.recipient, "failure": failure})
+        log.info("channels.reply_bounced", delivery_id=row.id, ticket_id=row.ticket_id)
+    return rows
+
+
 def deliveries_of(session: Session, message_ids: Sequence[int]) -> dict[int, OutboundDelivery]:
     if not message_ids:
         return {}

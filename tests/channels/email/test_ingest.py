@@ -12,11 +12,16 @@ from zabota.channels import service as channels
 from zabota.channels.email.ingest import ingest_raw
 from zabota.channels.email.parse import IgnoreCode, IgnoredReason
 from zabota.channels.inbound import Received
-from zabota.channels.models import OutboundDelivery, QuarantinedDelivery, QuarantineStatus
+from zabota.channels.models import (
+    DeliveryStatus,
+    OutboundDelivery,
+    QuarantinedDelivery,
+    QuarantineStatus,
+)
 from zabota.core.errors import Conflict
 from zabota.identity.models import Role
 from zabota.identity.permissions import SYSTEM
-from zabota.tickets.models import Channel, Message, Ticket
+from zabota.tickets.models import Channel, Message, Ticket, TicketEvent
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -96,6 +101,51 @@ def test_mail_from_our_own_mailbox_and_our_own_replies_are_loops(session, settin
     with no_new_rows(session, Message):
         got = ingest_raw(session, echoed, account_id=mailbox.id, settings=settings)
     assert got.code == IgnoreCode.LOOP
+
+
+BOUNCE = (b"From: Mail Delivery System <MAILER-DAEMON@mx.example.org>\r\n"
+          b"To: support@zabota.example\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+          b"Message-ID: <dsn-1@mx.example.org>\r\nMIME-Version: 1.0\r\n"
+          b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+          b"--b\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
+          b"--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+          b"Reporting-MTA: dns; mx.example.org\r\n\r\n"
+          b"Final-Recipient: rfc822; nobody@example.org\r\nAction: failed\r\n"
+          b"Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 User unknown\r\n\r\n"
+          b"--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+          b"From: support@zabota.example\r\nTo: nobody@example.org\r\n"
+          b"Subject: Re: [#1] x\r\nMessage-ID: <reply-2@zabota.example>\r\n\r\n"
+          b"--b--\r\n")
+
+
+def test_a_bounce_of_our_reply_marks_it_not_delivered(session, settings, mailbox,
+                                                       make_ticket):
+    ticket = make_ticket()
+    message_id = session.scalar(sa.select(Message.id).where(Message.ticket_id == ticket.id))
+    delivery = OutboundDelivery(message_id=message_id, ticket_id=ticket.id,
+                                channel=Channel.EMAIL, recipient="nobody@example.org",
+                                status=DeliveryStatus.SENT, next_attempt_at=ticket.created_at,
+                                created_at=ticket.created_at,
+                                external_id="<reply-2@zabota.example>")
+    session.add(delivery)
+    session.flush()
+
+    with no_new_rows(session, Ticket), no_new_rows(session, Message):
+        got = ingest_raw(session, BOUNCE, account_id=mailbox.id, settings=settings)
+
+    assert got.code == IgnoreCode.BOUNCE and got.bounced == ("<reply-2@zabota.example>",)
+    session.refresh(delivery)
+    assert delivery.status == DeliveryStatus.DEAD  # listed with the undelivered replies
+    assert delivery.last_error == "bounced: nobody@example.org: 5.1.1 smtp; 550 5.1.1 User unknown"
+    event = session.scalar(sa.select(TicketEvent).where(TicketEvent.ticket_id == ticket.id,
+                                                        TicketEvent.kind == "reply_bounced"))
+    assert event is not None and event.data["recipient"] == "nobody@example.org"
+
+
+def test_a_bounce_of_someone_elses_mail_changes_nothing(session, settings, mailbox):
+    with no_new_rows(session, Ticket), no_new_rows(session, TicketEvent):
+        got = ingest_raw(session, BOUNCE, account_id=mailbox.id, settings=settings)
+    assert got.code == IgnoreCode.BOUNCE
 
 
 def test_malformed_mail_is_quarantined_with_the_reason(session, settings, mailbox):

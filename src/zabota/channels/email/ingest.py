@@ -19,6 +19,7 @@ from zabota.channels.email.parse import (
 )
 from zabota.channels.inbound import Received, receive, stored_before
 from zabota.channels.models import ChannelAccount, OutboundDelivery, QuarantinedDelivery
+from zabota.channels.outbound import record_bounce
 from zabota.core.clock import SYSTEM_CLOCK, Clock
 from zabota.core.db import race_guard
 from zabota.core.i18n import _
@@ -62,6 +63,8 @@ def take(session: Session, raw: bytes, *, account_id: int | None, settings: Sett
     if parsed.ignored is not None:
         log.info("email.ignored", code=parsed.ignored.code.value,
                  message_id=parsed.ignored.external_id, account_id=account_id)
+        if parsed.ignored.bounced:  # about one of our replies? then it did not arrive
+            record_bounce(session, parsed.ignored.bounced, parsed.ignored.failure, clock=clock)
         return parsed.ignored
     inbound = parsed.inbound
     assert inbound is not None

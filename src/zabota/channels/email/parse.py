@@ -56,6 +56,10 @@ class IgnoredReason:
     code: IgnoreCode
     detail: str
     external_id: str
+    # A bounce: the Message-IDs it reports on (one of them ours, if it is about our reply)
+    # and what the mail system said about the recipient.
+    bounced: tuple[str, ...] = ()
+    failure: str = ""
 
 
 # --- message ids ---------------------------------------------------------------------------
@@ -667,6 +671,55 @@ def classify(msg: Message, *, sender: str | None, subject: str,
     return None
 
 
+def bounce_details(msg: Message) -> tuple[list[str], str]:
+    """What a non-delivery report is about: the Message-IDs it names (of the returned message
+    or its headers, RFC 3462, and its own In-Reply-To / References) and the recipient's
+    status line from the delivery-status part (RFC 3464), e.g. "c@x.org: 5.1.1 smtp; 550
+    User unknown"."""
+    ids = message_ids_in(header_text(msg, "in-reply-to")) + message_ids_in(
+        header_text(msg, "references"))
+    failures: list[str] = []
+    for part in msg.walk():
+        ctype = part.get_content_type()
+        if ctype in ("message/rfc822", "text/rfc822-headers"):
+            returned = _returned_headers(part)
+            if returned is not None:
+                ids += message_ids_in(str(returned.get("Message-ID") or ""))
+        elif ctype == "message/delivery-status":
+            for block in _delivery_blocks(part):
+                status = str(block.get("Status") or "").strip()
+                if not status or status.startswith("2"):
+                    continue  # delivered, or the per-message block
+                recipient = str(block.get("Final-Recipient") or block.get(
+                    "Original-Recipient") or "").partition(";")[2].strip()
+                said = " ".join(str(block.get("Diagnostic-Code") or "").split())
+                failures.append(" ".join(p for p in (f"{recipient}:" if recipient else "",
+                                                     status, said) if p))
+    return list(dict.fromkeys(ids)), "; ".join(failures)[:500]
+
+
+def _returned_headers(part: Message) -> Message | None:
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        return payload[0] if payload and isinstance(payload[0], Message) else None
+    text = part.get_payload(decode=True)
+    if not isinstance(text, bytes):
+        return None
+    return email.message_from_bytes(text.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0],
+                                    policy=policy.compat32)
+
+
+def _delivery_blocks(part: Message) -> list[Message]:
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        return [block for block in payload if isinstance(block, Message)]
+    text = part.get_payload(decode=True)
+    if not isinstance(text, bytes):
+        return []
+    return [email.message_from_bytes(block, policy=policy.compat32)
+            for block in re.split(rb"\r?\n\r?\n", text) if block.strip()]
+
+
 # --- the whole message ---------------------------------------------------------------------
 
 _ENVELOPE_FROM = re.compile(rb"^From [^\r\n]*\r?\n")
@@ -771,8 +824,10 @@ def _parse(msg: Message, raw: bytes, *, account_id: int | None, team_id: int | N
     verdict = classify(msg, sender=sender.email if sender else None, subject=subject,
                        own_addresses=own)
     if verdict is not None:
-        return ParsedEmail(None, IgnoredReason(verdict[0], verdict[1], message_id), subject,
-                           parts.charset)
+        bounced, failure = bounce_details(msg) if verdict[0] == IgnoreCode.BOUNCE else ((), "")
+        return ParsedEmail(None, IgnoredReason(verdict[0], verdict[1], message_id,
+                                               tuple(bounced), failure),
+                           subject, parts.charset)
     if sender is None:
         if not reply_to:
             raise MalformedEmail("no sender address (From, Sender and Reply-To are missing "
