@@ -292,6 +292,22 @@ def split_text(text: str, limit: int) -> list[str]:
     return pieces
 
 
+def send_in_order(job: Outgoing, parts: Sequence[Callable[[], str | None]]) -> str | None:
+    """Send a reply's parts (text pieces, then files) in order, skipping those an earlier
+    attempt got accepted; returns the first part's id. Each accepted part of a reply with
+    several is recorded at once (`Outgoing.on_part_sent`), so when a later part fails the
+    retry resumes after it and the customer never gets the same text twice."""
+    first = job.external_id if job.parts_sent else None
+    for index, send in enumerate(parts):
+        if index < job.parts_sent:
+            continue
+        sent = send()
+        first = first or sent
+        if len(parts) > 1 and job.on_part_sent is not None:
+            job.on_part_sent(index + 1, first)
+    return first
+
+
 def usable_account(job: Outgoing, kind_name: str) -> ChannelAccount:
     if job.account is None:
         raise PermanentFailure(_("No {channel} account is configured for this reply")

@@ -70,6 +70,9 @@ class OutboundDelivery(Base):
     # Fixed before the first attempt where the channel lets us choose it (e-mail Message-ID),
     # otherwise the id the platform returned.
     external_id: Mapped[str | None] = mapped_column(sa.String(255))
+    # Parts of a long reply (text pieces, then files) the platform has accepted: a retry
+    # starts after them. With several parts, `external_id` is the first part's id.
+    parts_sent: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
 

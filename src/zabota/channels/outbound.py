@@ -69,6 +69,10 @@ class Outgoing:
     thread: Sequence[str] = field(default_factory=tuple)
     # For portal and API requests: the signed link back to the request in the portal.
     portal_link: str | None = None
+    # Parts an earlier attempt got accepted (see `hooks.send_in_order`), and how the sending
+    # job records each part as it is accepted.
+    parts_sent: int = 0
+    on_part_sent: Callable[[int, str | None], None] | None = None
 
 
 Sender = Callable[[Outgoing, Settings], "str | None"]
@@ -285,6 +289,7 @@ def outgoing(session: Session, delivery_id: int, settings: Settings) -> Outgoing
         ticket_subject=ticket.subject, customer_name=customer.name,
         customer_language=customer.language, text=message.body_text, html=message.body_html,
         files=files, external_id=delivery.external_id, thread=thread[-20:],
+        parts_sent=delivery.parts_sent,
         portal_link=(link_to_request(settings, customer, ticket.id)
                      if message.channel in _TOLD_BY_EMAIL else None))
 
@@ -317,6 +322,14 @@ def record_result(session: Session, delivery_id: int, *, external_id: str | None
         log.warning("channels.delivery_retry", delivery_id=delivery.id,
                     attempts=delivery.attempts, error=type(error).__name__)
     return delivery
+
+
+def record_part_sent(session: Session, delivery_id: int, parts_sent: int,
+                     first_id: str | None) -> None:
+    """The platform accepted another part of a long reply: a retry resumes after it."""
+    delivery = session.get_one(OutboundDelivery, delivery_id)
+    delivery.parts_sent = parts_sent
+    delivery.external_id = delivery.external_id or first_id
 
 
 def due(session: Session, *, limit: int = 200, clock: Clock = SYSTEM_CLOCK) -> list[int]:

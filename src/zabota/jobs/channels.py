@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import structlog
 from huey import crontab
 
@@ -27,6 +29,12 @@ def deliver_outbound(delivery_id: int) -> str:
             return "not due"
     with database.read_sessions() as session:
         job = outbound.outgoing(session, delivery_id, settings)
+
+    def part_sent(parts_sent: int, first_id: str | None) -> None:
+        with database.session_scope() as session:
+            outbound.record_part_sent(session, delivery_id, parts_sent, first_id)
+
+    job = dataclasses.replace(job, on_part_sent=part_sent)
     sender = outbound.sender_for(job.channel)
     error: BaseException | None = None
     external_id: str | None = None

@@ -359,6 +359,36 @@ def test_long_replies_are_split_and_attachments_sent_as_photo_or_document(
         "договор.pdf"]
 
 
+def test_a_long_reply_failing_half_way_resumes_and_never_repeats_a_piece(
+        app_client, session, telegram_account, platforms, make_agent, auth_headers, deliver):
+    long_text = ("Первый абзац. " * 200 + "\n\n") * 3  # three messages in Telegram
+    message_id = _reply(session, app_client, telegram_account, make_agent, auth_headers,
+                        text=long_text)
+    platforms.script("telegram", "sendMessage", 200, {"ok": True, "result": {
+        "message_id": 900, "date": 0, "chat": {"id": 367699112, "type": "private"}}})
+    platforms.script("telegram", "sendMessage", 500, {
+        "ok": False, "error_code": 500, "description": "Internal Server Error"})
+
+    delivery = deliver(message_id)  # the first piece goes, the second meets an outage
+    assert (delivery.status, delivery.parts_sent) == (DeliveryStatus.PENDING, 1)
+    first_id = f"{telegram_account.id}:367699112:900"
+    assert delivery.external_id == first_id
+
+    delivery.next_attempt_at = delivery.created_at  # the retry is due now
+    session.commit()
+    from zabota.jobs import channels as job
+
+    job.deliver_outbound.call_local(delivery.id)
+    session.expire_all()
+    delivery = session.get_one(OutboundDelivery, delivery.id)
+
+    assert (delivery.status, delivery.parts_sent) == (DeliveryStatus.SENT, 3)
+    assert delivery.external_id == first_id  # replies to the first piece still thread
+    texts = [c.params["text"] for c in platforms.calls_to("telegram", "sendMessage")]
+    assert len(texts) == 4 and texts[1] == texts[2]  # only the refused piece went twice
+    assert len(set(texts)) == 3
+
+
 def test_a_reply_without_a_configured_bot_is_dead_lettered(app_client, session, settings,
                                                            telegram_account, make_agent,
                                                            auth_headers, deliver):

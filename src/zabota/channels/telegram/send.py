@@ -3,6 +3,9 @@ connection test (`getMe`)."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import httpx
 
 from zabota.channels import hooks
@@ -27,20 +30,27 @@ def send_reply(job: Outgoing, settings: Settings) -> str | None:
     the shape inbound replies refer to: `"{account_id}:{chat_id}:{message_id}"`."""
     account = hooks.usable_account(job, "Telegram")
     chat_id = job.recipient
-    first: int | None = None
+
+    def our_id(result: object) -> str | None:
+        message_id = _message_id(result)
+        return None if message_id is None else f"{account.id}:{chat_id}:{message_id}"
+
     with hooks.http_client() as client:
         api = BotApi.for_account(account, client)
+
+        def text(piece: str) -> str | None:
+            return our_id(api.call("sendMessage", {"chat_id": chat_id, "text": piece}))
+
+        def attachment(file: OutgoingFile) -> str | None:
+            return our_id(_send_file(api, chat_id, file))
+
+        parts: list[Callable[[], str | None]] = [
+            functools.partial(text, piece) for piece in hooks.split_text(job.text, MAX_TEXT)]
+        parts += [functools.partial(attachment, file) for file in job.files]
         try:
-            for piece in hooks.split_text(job.text, MAX_TEXT):
-                sent = api.call("sendMessage", {"chat_id": chat_id, "text": piece})
-                first = first or _message_id(sent)
-            for file in job.files:
-                sent = _send_file(api, chat_id, file)
-                first = first or _message_id(sent)
+            return hooks.send_in_order(job, parts)
         except BotApiError as exc:
             raise classify(exc) from exc
-    account_id = job.account.id if job.account is not None else 0
-    return f"{account_id}:{chat_id}:{first}" if first is not None else None
 
 
 def _send_file(api: BotApi, chat_id: str, file: OutgoingFile) -> object:

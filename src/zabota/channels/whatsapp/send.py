@@ -3,6 +3,8 @@ the connection test (`GET /{phone-number-id}`)."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -37,25 +39,24 @@ def send_reply(job: Outgoing, settings: Settings) -> str | None:
     if not number_id:
         raise PermanentFailure(_("Enter the phone number id of the WhatsApp account"))
     to = _digits(job.recipient)
-    first: str | None = None
     with hooks.http_client() as client:
         api = GraphApi.for_account(account, client)
+        parts: list[Callable[[], str | None]] = [
+            functools.partial(_send, api, number_id, to, "text",
+                              {"preview_url": False, "body": piece})
+            for piece in hooks.split_text(job.text, MAX_TEXT)]
+        parts += [functools.partial(_send_file, api, number_id, to, file) for file in job.files]
         try:
-            for piece in hooks.split_text(job.text, MAX_TEXT):
-                first = first or _send(api, number_id, to, "text",
-                                       {"preview_url": False, "body": piece})
-            for file in job.files:
-                media_id = _upload(api, number_id, file)
-                if file.content_type in _IMAGE_TYPES and file.path.stat().st_size <= (
-                        _MAX_IMAGE_BYTES):
-                    sent = _send(api, number_id, to, "image", {"id": media_id})
-                else:
-                    sent = _send(api, number_id, to, "document",
-                                 {"id": media_id, "filename": file.filename})
-                first = first or sent
+            return hooks.send_in_order(job, parts)
         except GraphError as exc:
             raise classify(exc) from exc
-    return first
+
+
+def _send_file(api: GraphApi, number_id: str, to: str, file: OutgoingFile) -> str | None:
+    media_id = _upload(api, number_id, file)
+    if file.content_type in _IMAGE_TYPES and file.path.stat().st_size <= _MAX_IMAGE_BYTES:
+        return _send(api, number_id, to, "image", {"id": media_id})
+    return _send(api, number_id, to, "document", {"id": media_id, "filename": file.filename})
 
 
 def _send(api: GraphApi, number_id: str, to: str, kind: str, body: dict[str, Any]) -> str | None:
