@@ -94,9 +94,15 @@ def find_duplicate(session: Session, channel: Channel, external_id: str) -> Mess
 
 def stored_before(session: Session, channel: Channel, external_id: str) -> Received | None:
     """Where this delivery was stored already, if it was (ids only: no message is loaded)."""
-    row = session.execute(sa.select(Message.ticket_id, Message.id).where(
-        Message.channel == channel, Message.external_id == external_id)).first()
+    row = session.execute(_STORED, {"channel": channel, "external_id": external_id}).first()
     return None if row is None else Received(row.ticket_id, row.id, duplicate=True)
+
+
+# Built once: every inbound message asks these, and building a statement (and its cache key)
+# costs more than SQLite takes to run it.
+_STORED = sa.select(Message.ticket_id, Message.id).where(
+    Message.channel == sa.bindparam("channel"), Message.external_id == sa.bindparam("external_id"))
+_ACCOUNT_TEAM = sa.select(ChannelAccount.team_id).where(ChannelAccount.id == sa.bindparam("id"))
 
 
 def receive(session: Session, inbound: Inbound, *, settings: Settings | None = None,
@@ -203,8 +209,7 @@ def _open_ticket(session: Session, inbound: Inbound, customer: Customer,
                  message: tickets.NewMessage, text: str, *, clock: Clock) -> tickets.Opened:
     team_id = inbound.team_id
     if team_id is None and inbound.account_id is not None:
-        team_id = session.scalar(sa.select(ChannelAccount.team_id)
-                                 .where(ChannelAccount.id == inbound.account_id))
+        team_id = session.scalar(_ACCOUNT_TEAM, {"id": inbound.account_id})
         if team_id is not None:
             # The channel's team is a default that routing may improve on (routing.service).
             message.meta = {**message.meta, "team_from_channel": True}

@@ -367,7 +367,7 @@ def _escalation_reaches(session: Session, start: Team, team_id: int) -> bool:
 
 def require_team(session: Session, team_id: int) -> None:
     """Refuse an id that is not a team's (reads the id only: no team is loaded)."""
-    if session.scalar(sa.select(Team.id).where(Team.id == team_id)) is None:
+    if session.scalar(_TEAM_ID, {"id": team_id}) is None:
         raise errors.TeamNotFound(errors=[{"field": "team_id",
                                            "message": _(errors.TeamNotFound.title)}])
 
@@ -450,13 +450,23 @@ def normalize_identity(kind: IdentityKind, value: str) -> str:
     return value
 
 
+# Built once: every inbound message asks these, and building a statement (and its cache key)
+# costs more than SQLite takes to run it.
+_BY_IDENTITY = (
+    sa.select(Customer).join(ChannelIdentity)
+    .where(ChannelIdentity.kind == sa.bindparam("kind"),
+           ChannelIdentity.value == sa.bindparam("value"))
+    .options(lazyload(Customer.identities)))  # most callers need the person, not the list
+_OWNER = sa.select(ChannelIdentity.customer_id).where(
+    ChannelIdentity.kind == sa.bindparam("kind"), ChannelIdentity.value == sa.bindparam("value"))
+_ORGANIZATION_OF_DOMAIN = sa.select(Organization.id).where(
+    Organization.domain == sa.bindparam("domain")).limit(1)
+_TEAM_ID = sa.select(Team.id).where(Team.id == sa.bindparam("id"))
+
+
 def find_customer_by_identity(session: Session, kind: IdentityKind, value: str) -> Customer | None:
     value = normalize_identity(kind, value)
-    customer = session.scalar(
-        sa.select(Customer).join(ChannelIdentity)
-        .where(ChannelIdentity.kind == kind, ChannelIdentity.value == value)
-        .options(lazyload(Customer.identities))  # most callers need the person, not the list
-    )
+    customer = session.scalar(_BY_IDENTITY, {"kind": kind, "value": value})
     while customer is not None and customer.merged_into_id is not None:
         customer = session.get(Customer, customer.merged_into_id)
     return customer
@@ -501,9 +511,7 @@ def _create_customer(
         customer.password_hash = hash_password(str(password))
     if customer.organization_id is None and email:
         domain = email.rpartition("@")[2]
-        customer.organization_id = session.scalar(
-            sa.select(Organization.id).where(Organization.domain == domain).limit(1)
-        )
+        customer.organization_id = session.scalar(_ORGANIZATION_OF_DOMAIN, {"domain": domain})
     customer.identities = [ChannelIdentity(kind=kind, value=value, created_at=customer.created_at)
                            for kind, value in identities]
     session.add(customer)
@@ -514,8 +522,7 @@ def _create_customer(
 
 def _attach_identity(session: Session, customer: Customer, kind: IdentityKind, value: str,
                      *, clock: Clock) -> None:
-    owner = session.scalar(sa.select(ChannelIdentity.customer_id)
-                           .where(ChannelIdentity.kind == kind, ChannelIdentity.value == value))
+    owner = session.scalar(_OWNER, {"kind": kind, "value": value})
     if owner is None:
         session.add(ChannelIdentity(customer_id=customer.id, kind=kind, value=value,
                                     created_at=clock.now()))

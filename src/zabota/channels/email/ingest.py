@@ -68,9 +68,7 @@ def take(session: Session, raw: bytes, *, account_id: int | None, settings: Sett
         return parsed.ignored
     inbound = parsed.inbound
     assert inbound is not None
-    if session.scalar(sa.select(OutboundDelivery.id).where(
-            OutboundDelivery.channel == Channel.EMAIL,
-            OutboundDelivery.external_id == inbound.external_id).limit(1)) is not None:
+    if session.scalar(_OURS, {"external_id": inbound.external_id}) is not None:
         # One of our replies came back (a forwarding rule, our address in Cc): a loop.
         log.info("email.ignored", code=IgnoreCode.LOOP.value, message_id=inbound.external_id)
         return IgnoredReason(IgnoreCode.LOOP, "our own message", inbound.external_id)
@@ -84,6 +82,11 @@ def take(session: Session, raw: bytes, *, account_id: int | None, settings: Sett
         if existing is None:
             raise
         return existing
+
+
+_OURS = sa.select(OutboundDelivery.id).where(  # built once: asked of every message
+    OutboundDelivery.channel == Channel.EMAIL,
+    OutboundDelivery.external_id == sa.bindparam("external_id")).limit(1)
 
 
 def ingest_raw(session: Session, raw: bytes, *, account_id: int | None, settings: Settings,
