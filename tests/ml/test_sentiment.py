@@ -44,6 +44,8 @@ def test_it_loads_and_predicts_with_no_network(monkeypatch):
     monkeypatch.setattr(socket, "create_connection", refuse)
     model = routed_model(load_model_bytes(shipped_bytes(), read_shipped_manifest()))
     assert list(model.predict(["Спасибо!", "Thank you so much!"])) == ["positive", "positive"]
+    english = model.pipelines["en"].named_steps["features"]
+    assert "lexicon" in {name for name, _, _ in english.transformers_}  # VADER, offline
 
 
 def test_a_changed_artefact_is_refused():

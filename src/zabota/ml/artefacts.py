@@ -24,11 +24,13 @@ import skops.io
 TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._TemperatureScaling",
+    "zabota.ml.lexicon.LexiconFeatures",  # stateless; reads the installed VADER lexicon
+    "zabota.ml.pipeline.LogCountRatioSVC",  # coef_, intercept_, classes_: arrays only
     "zabota.ml.pipeline.prepare_documents",
 )
 
 LIBRARIES = ("scikit-learn", "skops", "numpy", "scipy", "pymorphy3", "pymorphy3-dicts-ru",
-             "pystemmer", "razdel")
+             "pystemmer", "razdel", "vaderSentiment")
 
 
 class ModelIntegrityError(RuntimeError):

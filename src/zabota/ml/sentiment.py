@@ -12,7 +12,7 @@ from typing import Literal, cast
 import numpy as np
 
 from zabota.ml.artefacts import ModelIntegrityError, load_model_bytes
-from zabota.ml.pipeline import ScriptRoutedModel
+from zabota.ml.pipeline import ScriptRoutedModel, transform_one
 
 SentimentLabel = Literal["negative", "neutral", "positive"]
 SENTIMENT_LABELS: tuple[SentimentLabel, ...] = ("negative", "neutral", "positive")
@@ -61,7 +61,8 @@ def load_sentiment_model() -> SentimentModel:
 def predict_sentiment(text: str) -> tuple[SentimentLabel, float, str]:
     """(label, probability of that label, model version) for one text."""
     loaded = load_sentiment_model()
-    probabilities = loaded.model.predict_proba([text])[0]
+    pipeline = loaded.model.pipeline_for(text)
+    probabilities = pipeline.named_steps["classify"].predict_proba(transform_one(pipeline, text))[0]
     best = int(np.argmax(probabilities))
-    label = cast(SentimentLabel, str(loaded.model.classes_[best]))
+    label = cast(SentimentLabel, str(pipeline.classes_[best]))
     return label, round(float(probabilities[best]), 4), loaded.version

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import scipy.sparse as sp
 import sklearn
 import sqlalchemy as sa
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
@@ -29,7 +28,7 @@ from zabota.ml.artefacts import (
     manifest_path,
     save_model,
 )
-from zabota.ml.pipeline import SEED, prepare_documents, train_text_classifier
+from zabota.ml.pipeline import SEED, train_text_classifier, transform_one
 from zabota.ml.training import compact
 from zabota.routing.models import CategoryModel
 
@@ -119,16 +118,10 @@ def _readable(feature: str) -> str:
 
 
 def features_and_proba(pipeline: Any, text: str) -> tuple[Any, Any]:
-    """The feature row and class probabilities of one text for a fitted product pipeline.
-
-    The same numbers as `pipeline.predict_proba`, in half the time: ColumnTransformer's
-    input checks (dataframe detection, validation) cost more than the transform of a
-    single short text, so its two vectorizers are called directly."""
-    docs = prepare_documents([text])
-    features = pipeline.named_steps["features"]
-    row = sp.hstack([vectorizer.transform(docs[:, column])
-                     for name, vectorizer, column in features.transformers_
-                     if name != "remainder"]).tocsr()
+    """The feature row and class probabilities of one text for a fitted product pipeline:
+    the same numbers as `pipeline.predict_proba`, without its input checks (see
+    `ml.pipeline.transform_one`), and the row, which explains the prediction."""
+    row = transform_one(pipeline, text)
     with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
         proba = pipeline.named_steps["classify"].predict_proba(row)[0]
     return row, proba
