@@ -53,7 +53,7 @@ from zabota.kb.models import (
 from zabota.ml.text import normalize_word, search_text, terms
 
 MAX_QUERY_TERMS = 12
-RETRIEVAL_BUDGET = 1500  # matches the index ranks for "any of the words"
+RETRIEVAL_BUDGET = 800  # matches the index ranks for "any of the words"
 MIN_SCORE = 0.3  # two thirds of the query in the text only, or a third in the title
 TYPO_PENALTY = 0.9
 SYNONYM_FACTOR = 0.95
@@ -359,10 +359,34 @@ def _article_count(session: Session, language: str | None) -> int:
                           .where(Article.language.in_(_languages(language)))) or 0
 
 
+@dataclass(frozen=True)
+class _Stamps:
+    """What the cached vocabulary and synonyms were read at: any change to the articles
+    (their number, the latest edit) or to the synonym groups changes these."""
+
+    articles: tuple[int, str]
+    synonyms: tuple[int, str]
+
+
+# Both stamps in one round trip: a search reads them first, every time.
+_ARTICLES_STAMP = sa.select(sa.func.count(Article.id),
+                            sa.func.max(Article.updated_at)).subquery()
+_SYNONYMS_STAMP = sa.select(sa.func.count(SynonymGroup.id), sa.func.max(SynonymGroup.updated_at),
+                            sa.func.max(SynonymGroup.id)).subquery()
+_STAMPS = sa.select(_ARTICLES_STAMP, _SYNONYMS_STAMP).select_from(
+    _ARTICLES_STAMP.join(_SYNONYMS_STAMP, sa.true()))  # one row each: joined, one row
+
+
+def _stamps(session: Session) -> _Stamps:
+    row = session.execute(_STAMPS).one()
+    return _Stamps((int(row[0] or 0), str(row[1])), (int(row[2] or 0), f"{row[3]}/{row[4]}"))
+
+
 @dataclass
 class _Vocabulary:
     stamp: tuple[int, str]
     counts: dict[str, int]
+    articles: int  # in the vocabulary's languages: the rarity of a term is relative to it
     by_length: dict[int, list[str]]  # a misspelling is within two letters of its word
     by_stem: dict[str, list[str]]  # words by their first STEM letters, hyphens dropped
     corrected: dict[str, str | None] = field(default_factory=dict)
@@ -372,14 +396,13 @@ class _Vocabulary:
 _vocabulary_cache: dict[tuple[str, str], _Vocabulary] = {}
 
 
-def _vocabulary(session: Session, language: str | None) -> _Vocabulary:
+def _vocabulary(session: Session, language: str | None,
+                stamps: _Stamps | None = None) -> _Vocabulary:
     """All indexed terms with their counts, cached while the vocabulary is unchanged."""
     key = (str(session.get_bind().engine.url), language or "")
     # Every change of the vocabulary changes an article (updated_at) or their number; both
     # are read from indexes, where counting the vocabulary itself is a scan.
-    stamp_row = session.execute(sa.select(sa.func.count(Article.id),
-                                          sa.func.max(Article.updated_at))).one()
-    stamp = (int(stamp_row[0] or 0), str(stamp_row[1]))
+    stamp = (stamps or _stamps(session)).articles
     cached = _vocabulary_cache.get(key)
     if cached is not None and cached.stamp == stamp:
         return cached
@@ -395,7 +418,8 @@ def _vocabulary(session: Session, language: str | None) -> _Vocabulary:
         spelling = _unhyphenated(term)
         if len(spelling) >= STEM and spelling.isalpha():
             by_stem.setdefault(spelling[:STEM], []).append(term)
-    vocabulary = _Vocabulary(stamp, counts, by_length, by_stem)
+    vocabulary = _Vocabulary(stamp, counts, _article_count(session, language), by_length,
+                             by_stem)
     _vocabulary_cache[key] = vocabulary
     return vocabulary
 
@@ -462,14 +486,12 @@ def _correct(vocabulary: _Vocabulary, term: str) -> str | None:
 _synonym_cache: dict[tuple[str, str], tuple[tuple[int, str], list[list[tuple[str, ...]]]]] = {}
 
 
-def _synonym_groups(session: Session, language: str | None) -> list[list[tuple[str, ...]]]:
+def _synonym_groups(session: Session, language: str | None,
+                    stamps: _Stamps | None = None) -> list[list[tuple[str, ...]]]:
     """Each admin-defined group as the normalised terms of its phrases."""
     key = (str(session.get_bind().engine.url), language or "")
     languages = _languages(language)
-    row = session.execute(sa.select(sa.func.count(), sa.func.max(SynonymGroup.updated_at),
-                                    sa.func.max(SynonymGroup.id))
-                          .where(SynonymGroup.language.in_(languages))).one()
-    stamp = (int(row[0] or 0), f"{row[1]}/{row[2]}")
+    stamp = (stamps or _stamps(session)).synonyms
     cached = _synonym_cache.get(key)
     if cached is not None and cached[0] == stamp:
         return cached[1]
@@ -505,9 +527,10 @@ def query_terms(query: str) -> list[str]:
 def _plan(session: Session, query: str, language: str | None) -> _Plan:
     words = {normalize_word(w): w for w in _WORD.findall(query)}
     wanted = query_terms(query)
-    vocabulary = _vocabulary(session, language)
+    stamps = _stamps(session)
+    vocabulary = _vocabulary(session, language, stamps)
     counts = vocabulary.counts  # read only: the cache's own dictionary
-    groups = _synonym_groups(session, language)
+    groups = _synonym_groups(session, language, stamps)
     # An admin's synonym is a word, not a typo, even when no article holds it ("долями").
     listed = {t for group in groups for phrase in group for t in phrase}
     corrections: dict[str, str] = {}
@@ -531,7 +554,7 @@ def _plan(session: Session, query: str, language: str | None) -> _Plan:
             families[term] = [
                 (other, 1.0 if _unhyphenated(other) == _unhyphenated(term) else RELATIVE_FACTOR)
                 for other, _shared in family]
-    total = max(_article_count(session, language), 1)
+    total = max(vocabulary.articles, 1)
 
     def weight(phrase: Sequence[str]) -> float:
         return sum(_weight(t, counts.get(t, 0), total) for t in phrase) / len(phrase)
