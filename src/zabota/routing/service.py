@@ -272,17 +272,6 @@ def delete_category(session: Session, category_id: int, *, actor: Actor) -> None
     session.flush()
 
 
-def category_team(session: Session, key: str | None) -> tuple[int | None, Category | None]:
-    """The team of a category, inherited from the nearest ancestor that has one."""
-    category = category_by_key(session, key) if key else None
-    node, seen = category, set()
-    while node is not None and node.id not in seen:
-        if node.team_id is not None:
-            return node.team_id, category
-        seen.add(node.id)
-        node = session.get(Category, node.parent_id) if node.parent_id else None
-    return None, category
-
 
 def category_names(session: Session, lang: str) -> dict[str, str]:
     return {c.key: c.name(lang) for c in list_categories(session)}
