@@ -7,11 +7,14 @@ import json
 import threading
 from dataclasses import dataclass
 from importlib import resources
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 import numpy as np
+import sklearn
+from numpy.typing import NDArray
 
 from zabota.ml.artefacts import ModelIntegrityError, load_model_bytes
+from zabota.ml.inference import CompiledPipeline, compiled_or_none
 from zabota.ml.pipeline import ScriptRoutedModel, transform_one
 
 SentimentLabel = Literal["negative", "neutral", "positive"]
@@ -25,6 +28,18 @@ class SentimentModel:
     model: ScriptRoutedModel
     version: str
     manifest: dict[str, object]
+    compiled: dict[int, CompiledPipeline | None]  # by id() of each script's pipeline
+
+    def probabilities(self, text: str) -> tuple[list[str], NDArray[Any]]:
+        """The classes and their probabilities for one text."""
+        pipeline = self.model.pipeline_for(text)
+        compiled = self.compiled.get(id(pipeline))
+        if compiled is not None:
+            return list(compiled.classes), compiled.predict_proba(text)
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            proba = pipeline.named_steps["classify"].predict_proba(
+                transform_one(pipeline, text))[0]
+        return [str(c) for c in pipeline.classes_], proba
 
 
 _model: SentimentModel | None = None
@@ -53,16 +68,17 @@ def load_sentiment_model() -> SentimentModel:
         if _model is None:
             manifest = read_shipped_manifest()
             data = resources.files("zabota.ml").joinpath("models", ARTEFACT).read_bytes()
-            _model = SentimentModel(routed_model(load_model_bytes(data, manifest)),
-                                    str(manifest["model_version"]), manifest)
+            model = routed_model(load_model_bytes(data, manifest))
+            _model = SentimentModel(model, str(manifest["model_version"]), manifest,
+                                    {id(p): compiled_or_none(p)
+                                     for p in model.pipelines.values()})
         return _model
 
 
 def predict_sentiment(text: str) -> tuple[SentimentLabel, float, str]:
     """(label, probability of that label, model version) for one text."""
     loaded = load_sentiment_model()
-    pipeline = loaded.model.pipeline_for(text)
-    probabilities = pipeline.named_steps["classify"].predict_proba(transform_one(pipeline, text))[0]
+    classes, probabilities = loaded.probabilities(text)
     best = int(np.argmax(probabilities))
-    label = cast(SentimentLabel, str(pipeline.classes_[best]))
-    return label, round(float(probabilities[best]), 4), loaded.version
+    return cast(SentimentLabel, classes[best]), round(float(probabilities[best]), 4), \
+        loaded.version

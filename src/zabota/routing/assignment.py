@@ -13,16 +13,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from zabota.core.db import keep
-from zabota.identity import service as identity
-from zabota.identity.models import Presence, User
+from zabota.identity.models import Presence, Skill, Team, User, team_members
 from zabota.routing.models import AgentRoutingState, AssignmentMode, TeamRouting
-from zabota.tickets import service as tickets
+from zabota.tickets.models import Status, Ticket
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ class AssignmentChoice:
     senior_only: bool = False
     considered: int = 0
     excluded: dict[str, int] = field(default_factory=dict)  # offline / no_skill / at_capacity
+    team_row: bool = True  # the team has a routing row (a mode set by an admin)
+    team_name: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"mode": self.mode.value, "assigned": self.assign,
@@ -57,24 +59,47 @@ class AssignmentChoice:
         return data
 
 
-def team_mode(session: Session, team_id: int) -> TeamRouting:
-    row = session.get(TeamRouting, team_id)
-    if row is None:
-        return TeamRouting(team_id=team_id, mode=AssignmentMode.AUTOMATIC)
-    return keep(session, row)  # record_assignment updates it in the same work
+def _level(skill: Any, language: Any) -> Any:
+    """The agent's highest level among the skills that fit the ticket (NULL: none fits)."""
+    fits = [Skill.user_id == User.id]
+    if skill is not None:
+        fits.append(Skill.category == skill)
+    if language is not None:
+        fits.append(Skill.language == language)
+    return sa.select(sa.func.max(Skill.level)).where(*fits).scalar_subquery()
 
 
-def _skill_level(user: User, skill: str | None, language: str | None) -> int | None:
-    levels = [s.level for s in user.skills
-              if (skill is None or s.category == skill)
-              and (language in (None, "unknown") or s.language == language)]
-    return max(levels) if levels else None
+_LOAD = (sa.select(sa.func.count()).select_from(Ticket)
+         .where(Ticket.assignee_id == User.id, Ticket.status.in_((Status.NEW, Status.OPEN)))
+         .scalar_subquery())  # new and open tickets held: the agent's current load
+_IDLE = (sa.select(AgentRoutingState.last_assigned_at)
+         .where(AgentRoutingState.user_id == User.id).scalar_subquery())
+_TEAM = (sa.select(Team.name, TeamRouting.team_id, TeamRouting.mode,
+                   TeamRouting.last_assignee_id)
+         .outerjoin(TeamRouting, TeamRouting.team_id == Team.id)
+         .where(Team.id == sa.bindparam("team_id")))
 
 
-def _idle_since(session: Session, user_ids: list[int]) -> dict[int, datetime]:
-    rows = session.execute(sa.select(AgentRoutingState.user_id, AgentRoutingState.last_assigned_at)
-                           .where(AgentRoutingState.user_id.in_(user_ids)))
-    return {int(uid): at for uid, at in rows}
+@lru_cache(maxsize=4)
+def _roster_statement(by_skill: bool, by_language: bool) -> Any:
+    level = _level(sa.bindparam("skill") if by_skill else None,
+                   sa.bindparam("language") if by_language else None)
+    counted = sa.and_(User.presence == Presence.ONLINE, level.is_not(None))
+    return (sa.select(User.id, User.name, User.capacity, User.presence, level,
+                      sa.case((counted, _LOAD)), sa.case((counted, _IDLE)))
+            .join(team_members, team_members.c.user_id == User.id)
+            .where(team_members.c.team_id == sa.bindparam("team_id"), User.is_active.is_(True))
+            .order_by(User.id))
+
+
+def _roster(session: Session, team_id: int, skill: str | None,
+            language: str | None) -> list[Any]:
+    """The team's active members with presence, fitting skill level, load and last
+    assignment, in one statement; load and idle time only for the online and skilled."""
+    by_language = language not in (None, "unknown")
+    statement = _roster_statement(skill is not None, by_language)
+    return list(session.connection().execute(statement, {"team_id": team_id, "skill": skill,
+                                            "language": language if by_language else None}))
 
 
 def _idle_key(candidate: Candidate) -> tuple[int, float]:
@@ -85,21 +110,19 @@ def _idle_key(candidate: Candidate) -> tuple[int, float]:
 
 def choose_agent(session: Session, team_id: int, *, skill: str | None, language: str | None,
                  prefer_senior: bool) -> AssignmentChoice:
-    routing = team_mode(session, team_id)
-    members = sorted((u for u in identity.get_team(session, team_id).members if u.is_active),
-                     key=lambda u: u.id)
-    choice = AssignmentChoice(mode=routing.mode, considered=len(members))
-    excluded = {"offline": 0, "no_skill": 0, "at_capacity": 0}
-    online = [u for u in members if u.presence == Presence.ONLINE]
-    excluded["offline"] = len(members) - len(online)
-    skilled = [(u, level) for u in online
-               if (level := _skill_level(u, skill, language)) is not None]
-    excluded["no_skill"] = len(online) - len(skilled)
-    loads = tickets.active_ticket_counts(session, [u.id for u, _ in skilled])
-    idle = _idle_since(session, [u.id for u, _ in skilled]) if skilled else {}
-    eligible = [Candidate(u.id, u.name, level, loads.get(u.id, 0), u.capacity, idle.get(u.id))
-                for u, level in skilled if loads.get(u.id, 0) < u.capacity]
-    excluded["at_capacity"] = len(skilled) - len(eligible)
+    team = session.connection().execute(_TEAM, {"team_id": team_id}).first()
+    routed = team if team is not None and team.team_id is not None else None
+    mode_value = routed.mode if routed is not None else AssignmentMode.AUTOMATIC
+    last_assignee = routed.last_assignee_id if routed is not None else None
+    members = _roster(session, team_id, skill, language)
+    choice = AssignmentChoice(mode=mode_value, considered=len(members), team_row=routed is not None,
+                              team_name=team.name if team is not None else None)
+    online = [m for m in members if m.presence == Presence.ONLINE]
+    skilled = [m for m in online if m[4] is not None]
+    eligible = [Candidate(m.id, m.name, m[4], m[5] or 0, m.capacity, m[6])
+                for m in skilled if (m[5] or 0) < m.capacity]
+    excluded = {"offline": len(members) - len(online), "no_skill": len(online) - len(skilled),
+                "at_capacity": len(skilled) - len(eligible)}
     choice.excluded = {k: v for k, v in excluded.items() if v}
     if not eligible:
         return choice
@@ -107,22 +130,33 @@ def choose_agent(session: Session, team_id: int, *, skill: str | None, language:
         top = max(c.level for c in eligible)
         eligible = [c for c in eligible if c.level == top]
         choice.senior_only = True
-    if routing.mode == AssignmentMode.ROUND_ROBIN:
-        after = routing.last_assignee_id or 0
+    if mode_value == AssignmentMode.ROUND_ROBIN:
+        after = last_assignee or 0
         choice.agent = next((c for c in eligible if c.user_id > after), eligible[0])
     else:
         choice.agent = min(eligible, key=lambda c: (c.load, _idle_key(c), c.user_id))
-    choice.assign = routing.mode != AssignmentMode.MANUAL
+    choice.assign = mode_value != AssignmentMode.MANUAL
     return choice
 
 
-def record_assignment(session: Session, team_id: int, user_id: int, *, at: datetime) -> None:
-    """Remember the agent for round robin and for "longest idle"."""
-    routing = session.get(TeamRouting, team_id)
-    if routing is not None:
-        routing.last_assignee_id = user_id
-    state = session.get(AgentRoutingState, user_id)
-    if state is None:
-        session.add(AgentRoutingState(user_id=user_id, last_assigned_at=at))
-    else:
-        state.last_assigned_at = at
+_LAST_ASSIGNEE = (sa.update(TeamRouting).where(TeamRouting.team_id == sa.bindparam("team"))
+                  .values(last_assignee_id=sa.bindparam("user")))
+
+
+@lru_cache(maxsize=2)
+def _idle_upsert(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (insert(AgentRoutingState)
+            .values(user_id=sa.bindparam("user"), last_assigned_at=sa.bindparam("at"))
+            .on_conflict_do_update(index_elements=[AgentRoutingState.user_id],
+                                   set_={"last_assigned_at": sa.bindparam("at")}))
+
+
+def record_assignment(session: Session, team_id: int, user_id: int, *, at: datetime,
+                      team_row: bool = True) -> None:
+    """Remember the agent for round robin and for "longest idle". `team_row=False`: the
+    team has no routing row (it assigns automatically), so there is no turn to remember."""
+    if team_row:
+        session.connection().execute(_LAST_ASSIGNEE, {"team": team_id, "user": user_id})
+    session.connection().execute(_idle_upsert(session.get_bind().dialect.name),
+                    {"user": user_id, "at": at})

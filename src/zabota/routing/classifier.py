@@ -5,7 +5,6 @@ and version after a hash check, and asked for a category with its reasons."""
 from __future__ import annotations
 
 import json
-import numbers
 import threading
 import uuid
 from collections import Counter
@@ -28,6 +27,7 @@ from zabota.ml.artefacts import (
     manifest_path,
     save_model,
 )
+from zabota.ml.inference import CompiledPipeline, compiled_or_none
 from zabota.ml.pipeline import SEED, train_text_classifier, transform_one
 from zabota.ml.training import compact
 from zabota.routing.models import CategoryModel
@@ -56,6 +56,7 @@ class LoadedModel:
     version: str
     pipeline: Any
     feature_names: Any  # computed once: get_feature_names_out() costs ~20 ms per call
+    compiled: CompiledPipeline | None  # the same numbers, five times faster (ml.inference)
 
 
 _cache: dict[str, LoadedModel] = {}
@@ -83,7 +84,8 @@ def load_pipeline(model: ModelRef) -> LoadedModel:
                 raise ModelIntegrityError(
                     f"{model.artefact_path} is not the artefact registered as {model.version}")
             names = pipeline.named_steps["features"].get_feature_names_out()
-            loaded = _cache[model.version] = LoadedModel(model.version, pipeline, names)
+            loaded = _cache[model.version] = LoadedModel(model.version, pipeline, names,
+                                                         compiled_or_none(pipeline))
         return loaded
 
 
@@ -92,23 +94,24 @@ def active_model(session: Session) -> CategoryModel | None:
                           .order_by(CategoryModel.id.desc()).limit(1))
 
 
-def _feature_weights(pipeline: Any, names: Any, row: Any,
+def _coefficients(pipeline: Any) -> Any:
+    """The linear model's weights as (features, scores), the layout of `ml.inference`."""
+    linear = pipeline.named_steps["classify"].calibrated_classifiers_[0].estimator
+    linear = getattr(linear, "estimator", linear)  # inside a FrozenEstimator
+    return np.asarray(linear.coef_).T
+
+
+def _feature_weights(coef: Any, classes: list[str], names: Any, indices: Any, values: Any,
                      label: str) -> list[tuple[str, float]]:
     # `ml.pipeline.top_features` transforms the text again; here the row of the prediction
     # is reused, which halves the cost of an explained prediction.
-    classifier = pipeline.named_steps["classify"]
-    linear = classifier.calibrated_classifiers_[0].estimator
-    linear = getattr(linear, "estimator", linear)  # inside a FrozenEstimator
-    classes = [str(classifier.classes_[c]) if isinstance(c, numbers.Integral) else str(c)
-               for c in linear.classes_]
-    coef = np.asarray(linear.coef_)
-    if coef.shape[0] == 1:
-        weights = coef[0] if label == classes[1] else -coef[0]
+    if coef.shape[1] == 1:
+        weights = coef[indices, 0] if label == classes[1] else -coef[indices, 0]
     else:
-        weights = coef[classes.index(label)]
-    contributions = row.data * weights[row.indices]
+        weights = coef[indices, classes.index(label)]
+    contributions = values * weights
     order = np.argsort(-contributions)[:TOP_FEATURES]
-    return [(_readable(str(names[row.indices[i]])), round(float(contributions[i]), 3))
+    return [(_readable(str(names[indices[i]])), round(float(contributions[i]), 3))
             for i in order if contributions[i] > 0]
 
 
@@ -128,11 +131,21 @@ def features_and_proba(pipeline: Any, text: str) -> tuple[Any, Any]:
 
 
 def predict(loaded: LoadedModel, text: str) -> Prediction:
-    pipeline = loaded.pipeline
-    row, proba = features_and_proba(pipeline, text)
+    compiled = loaded.compiled
+    if compiled is None:
+        pipeline = loaded.pipeline
+        row, proba = features_and_proba(pipeline, text)
+        classes = [str(c) for c in pipeline.classes_]
+        indices, values = row.indices, row.data
+        coef = _coefficients(pipeline)
+    else:
+        indices, values = compiled.features(text)
+        proba = compiled.proba(indices, values)
+        classes, coef = list(compiled.classes), compiled.linear[0].coef
     order = np.argsort(-proba)
-    ranked = [(str(pipeline.classes_[i]), round(float(proba[i]), 4)) for i in order]
-    features = _feature_weights(pipeline, loaded.feature_names, row, ranked[0][0])
+    ranked = [(classes[i], round(float(proba[i]), 4)) for i in order]
+    features = _feature_weights(coef, classes, loaded.feature_names, indices, values,
+                                ranked[0][0])
     return Prediction(loaded.version, ranked, features)
 
 

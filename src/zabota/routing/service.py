@@ -20,7 +20,7 @@ import numpy as np
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session
 
 from zabota.core.clock import SYSTEM_CLOCK, Clock
 from zabota.core.db import Database, keep
@@ -30,12 +30,13 @@ from zabota.core.outbox import OutboxEvent, subscribe
 from zabota.core.settings import get_settings
 from zabota.core.site import SiteSetting
 from zabota.identity import service as identity
-from zabota.identity.models import Customer, Organization
+from zabota.identity.models import Customer, Organization, Team
 from zabota.identity.permissions import SYSTEM, Actor, Permission, require
 from zabota.ml.artefacts import ModelIntegrityError
 from zabota.ml.language import detect_language
 from zabota.ml.sentiment import load_sentiment_model
 from zabota.routing import assignment, classifier, errors
+from zabota.routing.assignment import AssignmentChoice
 from zabota.routing.models import (
     AssignmentMode,
     Category,
@@ -49,7 +50,7 @@ from zabota.routing.priority import PriorityInput, Signal, higher, score_priorit
 from zabota.routing.rules import Facts, RuleOutcome, RuleView, apply_rules
 from zabota.routing.schemas import RuleActions, RuleConditions
 from zabota.tickets import service as tickets
-from zabota.tickets.models import Channel, Priority, Status, Ticket
+from zabota.tickets.models import AuthorKind, Channel, Message, Priority, Status, Ticket
 
 log = structlog.get_logger()
 SETTINGS_KEY = "routing"
@@ -136,8 +137,12 @@ class Configuration:
 _configurations: dict[tuple[str, str], Configuration] = {}
 
 
+_SETTINGS_VALUE = sa.select(SiteSetting.value).where(SiteSetting.key == SETTINGS_KEY)
+
+
 def configuration(session: Session) -> Configuration:
-    values = _settings_row(session)
+    value = session.scalar(_SETTINGS_VALUE)  # the value only: cheaper than the row
+    values = dict(value) if isinstance(value, dict) else {}
     generation = values.get(GENERATION)
     key = (str(session.get_bind().engine.url), str(generation))
     found = _configurations.get(key) if generation else None
@@ -440,9 +445,7 @@ class Decision:
 def _sentiment(text: str) -> tuple[str, float, str]:
     """(label, P(negative), model version) of a customer's text."""
     loaded = load_sentiment_model()
-    pipeline = loaded.model.pipeline_for(text)
-    _row, proba = classifier.features_and_proba(pipeline, text)
-    classes = [str(c) for c in pipeline.classes_]
+    classes, proba = loaded.probabilities(text)
     best = int(np.argmax(proba))
     negative = float(proba[classes.index("negative")]) if "negative" in classes else 0.0
     return classes[best], round(negative, 4), loaded.version
@@ -458,11 +461,12 @@ def _model_prediction(model: classifier.ModelRef, text: str) -> classifier.Predi
     return classifier.predict(loaded, text)
 
 
-def decide(session: Session, *, text: str, channel: str, customer: Customer | None,
+def decide(session: Session, *, text: str, channel: str, customer: Customer | CustomerRef | None,
            custom_fields: dict[str, Any] | None = None, given: Given = Given(),
-           ticket_id: int | None = None, created_at: datetime | None = None) -> Decision:
+           ticket_id: int | None = None, created_at: datetime | None = None,
+           config: Configuration | None = None) -> Decision:
     """Everything triage concludes about a text, without changing anything."""
-    config = configuration(session)
+    config = config or configuration(session)
     settings = config.settings
     lang, lang_confidence = detect_language(text)
     sentiment, negative, sentiment_version = _sentiment(text)
@@ -626,11 +630,40 @@ def _assignment_text(data: dict[str, Any], team_names: dict[int, str]) -> str | 
     return _("agent {agent}: {reason}").format(agent=agent["name"], reason=reason)
 
 
-def summarize(session: Session, data: dict[str, Any]) -> dict[str, str]:
-    """The explanation as one sentence in each language."""
+_INSERT_TRIAGE = sa.insert(TicketTriage)
+_TRIAGED = sa.select(TicketTriage.ticket_id).where(TicketTriage.ticket_id == sa.bindparam("id"))
+_FIRST_MESSAGE = (sa.select(Message.body_text, Message.meta)
+                  .where(Message.ticket_id == sa.bindparam("id"),
+                         Message.author_kind == AuthorKind.CUSTOMER,
+                         Message.is_internal.is_(False))
+                  .order_by(Message.id).limit(1).subquery())
+_OPENING = (sa.select(Customer.organization_id, _FIRST_MESSAGE.c.body_text,
+                      _FIRST_MESSAGE.c.meta)
+            .outerjoin(_FIRST_MESSAGE, sa.true())
+            .where(Customer.id == sa.bindparam("customer_id")))
+
+
+@dataclass(frozen=True)
+class CustomerRef:
+    """What triage needs to know of a customer (a `Customer` row has both too)."""
+
+    id: int
+    organization_id: int | None
+
+
+_TEAM_NAME = sa.select(Team.name).where(Team.id == sa.bindparam("id"))
+
+
+def summarize(session: Session, data: dict[str, Any], *, team_name: str | None = None,
+              config: Configuration | None = None) -> dict[str, str]:
+    """The explanation as one sentence in each language (`team_name`: the team's name when
+    the caller has just read it)."""
     team_id = data.get("team", {}).get("id")
-    teams = {team_id: identity.get_team(session, team_id).name} if team_id else {}
-    categories = configuration(session).categories.values()
+    name = team_name
+    if name is None and team_id:
+        name = session.connection().scalar(_TEAM_NAME, {"id": team_id})
+    teams = {team_id: name} if name is not None else {}
+    categories = (config or configuration(session)).categories.values()
     out = {}
     for lang in ("ru", "en"):
         with language(lang):
@@ -724,7 +757,8 @@ def tickets_to_triage(session: Session, *, actor: Actor,
 
 
 def _assignment(session: Session, decision: Decision, ticket: Ticket,
-                given: Given) -> dict[str, Any] | None:
+                given: Given) -> AssignmentChoice | dict[str, Any] | None:
+    """How the agent was chosen (a rule's choice as the explanation's dict)."""
     if given.assignee_id is not None:
         return None
     rule_assignee = decision.rules.assignee_id
@@ -736,40 +770,43 @@ def _assignment(session: Session, decision: Decision, ticket: Ticket,
     if decision.team_id is None:
         return None
     prefer_senior = decision.sentiment == "negative" or ticket.escalation_level > 0
-    choice = assignment.choose_agent(session, decision.team_id, skill=decision.skill,
-                                     language=decision.language, prefer_senior=prefer_senior)
-    return choice.as_dict()
+    return assignment.choose_agent(session, decision.team_id, skill=decision.skill,
+                                   language=decision.language, prefer_senior=prefer_senior)
 
 
 def triage_ticket(session: Session, ticket_id: int, *,
-                  clock: Clock = SYSTEM_CLOCK) -> TicketTriage | None:
+                  clock: Clock = SYSTEM_CLOCK) -> bool:
     """Decide and apply language, category, team, priority and agent for a new ticket, with
-    the explanation in its history. Runs once per ticket; the caller commits."""
-    existing = session.get(TicketTriage, ticket_id)
-    if existing is not None:
-        return existing  # a redelivered event
+    the explanation in its history (`get_triage` then reads it). Runs once per ticket; the
+    caller commits. False: nothing to do (triaged before, merged, solved or closed)."""
+    if session.connection().scalar(_TRIAGED, {"id": ticket_id}) is not None:
+        return False  # a redelivered event
     ticket = tickets.get_ticket_for(session, SYSTEM, ticket_id, for_update=True)
     if ticket.merged_into_id is not None or ticket.status in (Status.SOLVED, Status.CLOSED):
-        return None
-    message = tickets.first_customer_message(session, ticket_id)
-    text = f"{ticket.subject}\n{message.body_text if message else ''}".strip()
-    customer = session.get(Customer, ticket.customer_id,
-                           options=[lazyload(Customer.identities)])  # the person, not the list
+        return False
+    # The customer's organisation and first message: all triage reads of them.
+    opening = session.connection().execute(_OPENING, {"id": ticket_id,
+                                         "customer_id": ticket.customer_id}).one()
+    text = f"{ticket.subject}\n{opening.body_text or ''}".strip()
+    customer = CustomerRef(ticket.customer_id, opening.organization_id)
     # A team that came with the channel (the mailbox's, the bot's) is a default: routing may
     # choose better, and the ticket keeps it when routing finds none.
-    channel_default = bool(message and message.meta.get("team_from_channel"))
+    channel_default = bool(opening.meta and opening.meta.get("team_from_channel"))
     given = Given(category=ticket.category,
                   team_id=None if channel_default else ticket.team_id,
                   priority=ticket.priority,
                   assignee_id=ticket.assignee_id, escalation_level=ticket.escalation_level)
+    config = configuration(session)
     decision = decide(session, text=text, channel=ticket.channel.value, customer=customer,
                       custom_fields=ticket.custom_fields, given=given, ticket_id=ticket.id,
-                      created_at=ticket.created_at)
+                      created_at=ticket.created_at, config=config)
     data = explanation(decision)
-    chosen = _assignment(session, decision, ticket, given)
+    choice = _assignment(session, decision, ticket, given)
+    chosen = choice.as_dict() if isinstance(choice, AssignmentChoice) else choice
     if chosen is not None:
         data["assignment"] = chosen
-    data["summary"] = summary = summarize(session, data)
+    team_name = choice.team_name if isinstance(choice, AssignmentChoice) else None
+    data["summary"] = summary = summarize(session, data, team_name=team_name, config=config)
     default_language = get_settings().default_language
     reason = summary.get(default_language, summary["ru"])
     changes = _changes(ticket, decision, chosen)
@@ -778,15 +815,22 @@ def triage_ticket(session: Session, ticket_id: int, *,
             # Field changes name their cause; the `triaged` event after them says why.
             with language(default_language):
                 cause = _("Automatic triage")
+            # Ids read in this transaction (the team with its roster, the chosen agent)
+            # need no second look-up.
+            checked = {"assignee_id"} if chosen else set()
+            if isinstance(choice, AssignmentChoice) and choice.team_name is not None:
+                checked.add("team_id")
             tickets.update_ticket(session, ticket.id, changes, actor=SYSTEM, reason=cause,
-                                  clock=clock)
+                                  clock=clock, checked=checked)
         assignee_id = ticket.assignee_id
         if chosen and chosen.get("assigned") and decision.team_id is not None and assignee_id:
             assignment.record_assignment(session, decision.team_id, assignee_id,
-                                         at=clock.now())
+                                         at=clock.now(),
+                                         team_row=not isinstance(choice, AssignmentChoice)
+                                         or choice.team_row)
         tickets.record_decision(session, ticket.id, "triaged", data=data, reason=reason,
                                 clock=clock)
-    row = TicketTriage(
+    row = dict(
         ticket_id=ticket.id, at=clock.now(), language=decision.language,
         language_confidence=decision.language_confidence, sentiment=decision.sentiment,
         negative_score=decision.negative_score, category=decision.category,
@@ -796,11 +840,11 @@ def triage_ticket(session: Session, ticket_id: int, *,
         suggestions=[list(s) for s in decision.suggestions],
         needs_review=decision.needs_review, team_id=decision.team_id,
         priority=decision.priority.value, assignee_id=assignee_id, explanation=data)
-    session.add(row)
+    session.connection().execute(_INSERT_TRIAGE, [row])
     session.flush()
     log.info("routing.triaged", ticket_id=ticket.id, category_source=decision.category_source,
              team_id=decision.team_id, assignee_id=assignee_id)
-    return row
+    return True
 
 
 def _changes(ticket: Ticket, decision: Decision,

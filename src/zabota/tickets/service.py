@@ -6,7 +6,7 @@ import base64
 import functools
 import html
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -435,6 +435,15 @@ def channel_label(channel: Channel) -> str:
     return labels[channel]
 
 
+_ACTIVE_USER = sa.select(User.id).where(User.id == sa.bindparam("id"), User.is_active.is_(True))
+
+
+def _require_agent(session: Session, user_id: int) -> None:
+    """Refuse an id that is not an active staff user's (reads the id only)."""
+    if session.scalar(_ACTIVE_USER, {"id": user_id}) is None:
+        raise field_error("assignee_id", _("No active agent with this id"))
+
+
 def _get_agent(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None or not user.is_active:
@@ -457,9 +466,12 @@ def _clean_tags(tags: Iterable[str]) -> list[str]:
 
 def update_ticket(
     session: Session, ticket_id: int, changes: dict[str, Any], *, actor: Actor,
-    reason: str | None = None, clock: Clock = SYSTEM_CLOCK,
+    reason: str | None = None, clock: Clock = SYSTEM_CLOCK, checked: Collection[str] = (),
 ) -> Ticket:
-    """Apply field changes, each recorded in the history; unchanged values write nothing."""
+    """Apply field changes, each recorded in the history; unchanged values write nothing.
+
+    `checked` names the id fields (team_id, assignee_id) whose values the caller read from
+    the database in this same transaction: they are not looked up again."""
     ticket = get_ticket_for(session, actor, ticket_id, for_update=True)
     if actor.is_customer:
         allowed = set(changes) <= {"status"} and changes.get("status") in (
@@ -473,7 +485,7 @@ def update_ticket(
     with one_write(session):
         for name, value in changes.items():
             before = _apply_change(session, ticket, name, value, actor=actor, at=now,
-                                   reason=reason)
+                                   reason=reason, checked=name in checked)
             if before is not _UNCHANGED:
                 diff[name] = [_plain(before), _plain(value)]
     if diff:
@@ -498,7 +510,7 @@ def _plain(value: object) -> object:
 
 
 def _apply_change(session: Session, ticket: Ticket, name: str, value: Any, *, actor: Actor,
-                  at: datetime, reason: str | None) -> object:
+                  at: datetime, reason: str | None, checked: bool = False) -> object:
     if name == "status":
         old = ticket.status
         if value == old:
@@ -506,9 +518,11 @@ def _apply_change(session: Session, ticket: Ticket, name: str, value: Any, *, ac
         _set_status(session, ticket, Status(value), actor=actor, at=at, reason=reason)
         return old
     if name == "assignee_id":
-        return _assign(session, ticket, value, actor=actor, at=at, reason=reason)
+        return _assign(session, ticket, value, actor=actor, at=at, reason=reason,
+                       checked=checked)
     if name == "team_id":
-        return _change_team(session, ticket, value, actor=actor, at=at, reason=reason)
+        return _change_team(session, ticket, value, actor=actor, at=at, reason=reason,
+                            checked=checked)
     if name == "tags":
         old_tags = ticket.tags
         new_tags = _clean_tags(value)
@@ -543,11 +557,12 @@ def _apply_change(session: Session, ticket: Ticket, name: str, value: Any, *, ac
 
 
 def _assign(session: Session, ticket: Ticket, agent_id: int | None, *, actor: Actor,
-            at: datetime, reason: str | None, counted: bool = True) -> object:
+            at: datetime, reason: str | None, counted: bool = True,
+            checked: bool = False) -> object:
     if agent_id == ticket.assignee_id:
         return _UNCHANGED  # a retried request must not log a second transfer
-    if agent_id is not None:
-        _get_agent(session, agent_id)
+    if agent_id is not None and not checked:
+        _require_agent(session, agent_id)
     previous = ticket.assignee_id
     ticket.assignee_id = agent_id
     # A transfer is the responsible person or team changing hands, counted once per action.
@@ -563,11 +578,12 @@ def _assign(session: Session, ticket: Ticket, agent_id: int | None, *, actor: Ac
 
 
 def _change_team(session: Session, ticket: Ticket, team_id: int | None, *, actor: Actor,
-                 at: datetime, reason: str | None, counted: bool = True) -> object:
+                 at: datetime, reason: str | None, counted: bool = True,
+                 checked: bool = False) -> object:
     if team_id == ticket.team_id:
         return _UNCHANGED
-    if team_id is not None:
-        identity.get_team(session, team_id)
+    if team_id is not None and not checked:
+        identity.require_team(session, team_id)
     previous = ticket.team_id
     ticket.team_id = team_id
     is_transfer = counted and previous is not None and team_id is not None
@@ -626,19 +642,31 @@ def record_decision(session: Session, ticket_id: int, kind: str, *, data: dict[s
             reason=None if reason is None else reason[:500], data=data)
 
 
+_FIRST_CUSTOMER_MESSAGE = (
+    sa.select(Message).where(Message.ticket_id == sa.bindparam("ticket_id"),
+                             Message.author_kind == AuthorKind.CUSTOMER,
+                             Message.is_internal.is_(False))
+    .order_by(Message.id).limit(1)
+    .options(lazyload(Message.attachments)))  # the text is wanted, not the files
+
+
 def first_customer_message(session: Session, ticket_id: int) -> Message | None:
-    return session.scalar(sa.select(Message).where(
-        Message.ticket_id == ticket_id, Message.author_kind == AuthorKind.CUSTOMER,
-        Message.is_internal.is_(False)).order_by(Message.id).limit(1)
-        .options(lazyload(Message.attachments)))  # the text is wanted, not the files
+    return session.scalar(_FIRST_CUSTOMER_MESSAGE, {"ticket_id": ticket_id})
+
+
+_RECENT_REQUESTS = sa.select(sa.func.count()).select_from(Ticket).where(
+    Ticket.customer_id == sa.bindparam("customer_id"),
+    Ticket.created_at >= sa.bindparam("since"), Ticket.created_at <= sa.bindparam("before"),
+    Ticket.id != sa.bindparam("exclude_id"))
 
 
 def recent_request_count(session: Session, customer_id: int, *, since: datetime,
                          before: datetime, exclude_id: int) -> int:
-    """How many other requests the customer opened in [since, before]."""
-    return session.scalar(sa.select(sa.func.count()).select_from(Ticket).where(
-        Ticket.customer_id == customer_id, Ticket.created_at >= since,
-        Ticket.created_at <= before, Ticket.id != exclude_id)) or 0
+    """How many other requests the customer opened in [since, before] (as stored: pending
+    changes of the session are not flushed first)."""
+    return session.connection().scalar(_RECENT_REQUESTS, {
+        "customer_id": customer_id, "since": since, "before": before,
+        "exclude_id": exclude_id}) or 0
 
 
 def active_ticket_counts(session: Session, user_ids: Sequence[int]) -> dict[int, int]:

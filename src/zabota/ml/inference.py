@@ -1,0 +1,289 @@
+"""One text through a fitted product pipeline without scikit-learn's per-call machinery.
+
+Triage asks two models about one short text. Through scikit-learn each answer costs about
+2.5 ms, most of it input checks, sparse-matrix construction and dispatch rather than
+arithmetic. `compile_pipeline` reads the fitted numbers out of a product pipeline once (each
+TF-IDF's analyzer, vocabulary and idf; the linear model's coefficients; the temperature of
+its calibration) and `CompiledPipeline` computes the same probabilities with one dictionary
+lookup per n-gram and one gather of coefficient rows.
+
+Only the shapes the product trains are compiled (`ml.pipeline`: TF-IDF and stateless column
+transformers, linear models, temperature calibration); anything else raises `Unsupported`
+and the caller keeps using the pipeline itself. tests/ml/test_inference.py checks that both
+give the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import repeat
+from typing import Any
+
+import numpy as np
+import structlog
+from numpy.typing import NDArray
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model._base import LinearClassifierMixin
+
+from zabota.ml.lexicon import LexiconFeatures, lexicon_features
+from zabota.ml.pipeline import LogCountRatioSVC, prepare_documents
+from zabota.ml.text import lemma_texts
+
+log = structlog.get_logger()
+LINEAR_MODELS = (LinearClassifierMixin, LogCountRatioSVC)
+
+
+class Unsupported(ValueError):
+    """The pipeline has a part this module does not reproduce exactly."""
+
+
+@lru_cache(maxsize=256)
+def lemma_text(text: str) -> str:
+    """The lemma column of `ml.pipeline.prepare_documents` for one text, kept for the next
+    model that reads the same text (triage asks two models and the rules about one text)."""
+    return lemma_texts([text])[0]
+
+
+def _word_char_grams(word: str, min_n: int, max_n: int) -> list[str]:
+    """scikit-learn's char_wb n-grams of one word: padded with a space on each side; a word
+    no longer than n gives itself once, and the longer n are skipped."""
+    padded = f" {word} "
+    size = len(padded)
+    grams: list[str] = []
+    for n in range(min_n, max_n + 1):
+        if size <= n:
+            grams.append(padded)
+            break
+        grams.extend(padded[i:i + n] for i in range(size - n + 1))
+    return grams
+
+
+def _plain_char_wb(vectorizer: TfidfVectorizer) -> bool:
+    return (vectorizer.analyzer == "char_wb" and vectorizer.preprocessor is None
+            and vectorizer.strip_accents is None and vectorizer.input == "content")
+
+
+_counted: dict[tuple[str, str], Counter[str]] = {}
+
+
+def _counts(key: str, analyze: Callable[[str], list[str]], document: str) -> Counter[str]:
+    """The n-gram counts of a document, shared by the models whose analyzers are alike."""
+    found = _counted.get((key, document))
+    if found is None:
+        if len(_counted) >= 16:
+            _counted.clear()
+        found = _counted[(key, document)] = Counter(analyze(document))
+    return found
+
+
+def forget_counts() -> None:
+    _counted.clear()
+
+
+def _analyzer_key(vectorizer: TfidfVectorizer) -> str:
+    return repr([getattr(vectorizer, name) for name in (
+        "analyzer", "ngram_range", "lowercase", "token_pattern", "strip_accents", "stop_words",
+        "preprocessor", "tokenizer", "input", "encoding", "decode_error")])
+
+
+MAX_CACHED_WORDS = 100_000
+
+
+@dataclass(frozen=True)
+class _Tfidf:
+    column: int
+    offset: int
+    analyzer_key: str
+    analyze: Callable[[str], list[str]]
+    vocabulary: dict[str, int]
+    idf: NDArray[np.float64] | None
+    sublinear: bool
+    binary: bool
+    norm: str | None
+    # char_wb with default preprocessing: (min_n, max_n, lowercase), and the columns of
+    # each word's n-grams, kept for the next text (words repeat; their n-grams do not change)
+    char_wb: tuple[int, int, bool] | None = None
+    word_columns: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    def _char_wb_counts(self, document: str) -> Counter[int]:
+        assert self.char_wb is not None
+        min_n, max_n, lower = self.char_wb
+        cache, vocabulary = self.word_columns, self.vocabulary
+        columns: list[int] = []
+        for word in (document.lower() if lower else document).split():
+            found = cache.get(word)
+            if found is None:
+                if len(cache) >= MAX_CACHED_WORDS:
+                    cache.clear()
+                found = cache[word] = tuple(
+                    column for gram in _word_char_grams(word, min_n, max_n)
+                    if (column := vocabulary.get(gram)) is not None)
+            columns.extend(found)
+        return Counter(columns)
+
+    def add(self, document: str, indices: list[int], values: list[float]) -> None:
+        if self.char_wb is not None:
+            by_column = self._char_wb_counts(document)
+            n = len(by_column)
+            if not n:
+                return
+            columns = np.fromiter(by_column, np.intp, n)
+            counts = np.fromiter(by_column.values(), np.float64, n)
+        else:
+            by_gram = _counts(self.analyzer_key, self.analyze, document)
+            n = len(by_gram)
+            # Column of every distinct n-gram (-1: not in the vocabulary), at C speed.
+            found = np.fromiter(map(self.vocabulary.get, by_gram, repeat(-1, n)), np.intp, n)
+            known = found >= 0
+            if not known.any():
+                return
+            columns = found[known]
+            counts = np.fromiter(by_gram.values(), np.float64, n)[known]
+        tf = np.ones(len(columns)) if self.binary else counts
+        if self.sublinear:
+            tf = np.log(tf) + 1.0
+        weights = tf if self.idf is None else tf * self.idf[columns]
+        if self.norm == "l2":
+            weights /= math.sqrt(float(weights @ weights)) or 1.0
+        elif self.norm == "l1":
+            weights /= float(np.abs(weights).sum()) or 1.0
+        indices.extend((columns + self.offset).tolist())
+        values.extend(weights.tolist())
+
+
+@dataclass(frozen=True)
+class _Stateless:
+    """The lexicon features (`ml.lexicon`): stateless, so computed straight from the text."""
+
+    column: int
+    offset: int
+    transformer: Any
+
+    def add(self, document: str, indices: list[int], values: list[float]) -> None:
+        dense = np.asarray(lexicon_features(document))
+        nonzero = np.flatnonzero(dense)
+        indices.extend((self.offset + nonzero).tolist())
+        values.extend(dense[nonzero].tolist())
+
+
+@dataclass(frozen=True)
+class _Linear:
+    coef: NDArray[np.float64]  # (features, scores): a text's rows are gathered and summed
+    intercept: NDArray[np.float64]
+    beta: float
+
+    def proba(self, indices: NDArray[np.intp], values: NDArray[np.float64]) -> NDArray[Any]:
+        scores = values @ self.coef[indices] + self.intercept
+        if scores.shape[0] == 1:
+            logits = np.asarray([-scores[0], scores[0]])
+        elif np.all((scores >= 0) & (scores <= 1)) and math.isclose(
+                float(scores.sum()), 1.0, rel_tol=1e-5, abs_tol=1e-8):
+            # scikit-learn reads scores that look like probabilities as probabilities
+            logits = np.log(scores + 1e-12)
+        else:
+            logits = scores
+        z = self.beta * logits
+        z = np.exp(z - z.max())
+        return np.asarray(z / z.sum())
+
+
+@dataclass(frozen=True)
+class CompiledPipeline:
+    classes: tuple[str, ...]
+    parts: tuple[_Tfidf | _Stateless, ...]
+    linear: tuple[_Linear, ...]  # one per calibrated classifier; their mean is the answer
+
+    def features(self, text: str) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+        """The non-zero features of one text: column numbers and values (the row that
+        `ml.pipeline.transform_one` returns, as two arrays)."""
+        columns = (lemma_text(text), text)  # prepare_documents: [lemmas, raw text]
+        indices: list[int] = []
+        values: list[float] = []
+        for part in self.parts:
+            part.add(columns[part.column], indices, values)
+        return np.asarray(indices, dtype=np.intp), np.asarray(values, dtype=np.float64)
+
+    def proba(self, indices: NDArray[np.intp], values: NDArray[np.float64]) -> NDArray[Any]:
+        if len(self.linear) == 1:
+            return self.linear[0].proba(indices, values)
+        return np.asarray(np.mean([m.proba(indices, values) for m in self.linear], axis=0))
+
+    def predict_proba(self, text: str) -> NDArray[Any]:
+        return self.proba(*self.features(text))
+
+
+def _linear(calibrated: Any) -> _Linear:
+    if calibrated.method != "temperature":
+        raise Unsupported(f"calibration {calibrated.method!r}")
+    estimator = calibrated.estimator
+    if isinstance(estimator, FrozenEstimator):
+        estimator = estimator.estimator
+    if not isinstance(estimator, LINEAR_MODELS):
+        raise Unsupported(f"model {type(estimator).__name__}")
+    coef = np.asarray(estimator.coef_, dtype=np.float64)
+    return _Linear(np.ascontiguousarray(coef.T), np.asarray(estimator.intercept_,
+                                                             dtype=np.float64).ravel(),
+                   float(np.asarray(calibrated.calibrators[0].beta_)))
+
+
+def _part(name: str, transformer: Any, column: Any, offset: int) -> _Tfidf | _Stateless:
+    if not isinstance(column, int | np.integer):
+        raise Unsupported(f"column {column!r} of {name}")
+    if isinstance(transformer, TfidfVectorizer):
+        idf = transformer.idf_.astype(np.float64) if transformer.use_idf else None
+        char_wb = ((*transformer.ngram_range, bool(transformer.lowercase))
+                   if _plain_char_wb(transformer) else None)
+        return _Tfidf(int(column), offset, _analyzer_key(transformer),
+                      transformer.build_analyzer(),
+                      dict(transformer.vocabulary_), idf, bool(transformer.sublinear_tf),
+                      bool(transformer.binary), transformer.norm, char_wb)
+    if isinstance(transformer, LexiconFeatures):
+        return _Stateless(int(column), offset, transformer)
+    raise Unsupported(f"transformer {type(transformer).__name__}")
+
+
+def _width(part: _Tfidf | _Stateless) -> int:
+    if isinstance(part, _Tfidf):
+        return len(part.vocabulary)
+    return len(part.transformer.get_feature_names_out())
+
+
+def compiled_or_none(pipeline: Any) -> CompiledPipeline | None:
+    """`compile_pipeline`, or None (with a log line) where the caller must keep the pipeline."""
+    try:
+        return compile_pipeline(pipeline)
+    except Unsupported as exc:
+        log.warning("ml.not_compiled", reason=str(exc))
+        return None
+
+
+def compile_pipeline(pipeline: Any) -> CompiledPipeline:
+    """The fitted numbers of a product pipeline (`ml.pipeline.train_text_classifier`)."""
+    steps = pipeline.named_steps
+    if set(steps) != {"prepare", "features", "classify"}:
+        raise Unsupported(f"steps {sorted(steps)}")
+    if getattr(steps["prepare"], "func", None) is not prepare_documents:
+        raise Unsupported("a text preparation other than prepare_documents")
+    classify = steps["classify"]
+    if not isinstance(classify, CalibratedClassifierCV):
+        raise Unsupported(f"classifier {type(classify).__name__}")
+    parts: list[_Tfidf | _Stateless] = []
+    offset = 0
+    for name, transformer, column in steps["features"].transformers_:
+        if name == "remainder":
+            if transformer != "drop":
+                raise Unsupported("a passed-through remainder")
+            continue
+        part = _part(name, transformer, column, offset)
+        parts.append(part)
+        offset += _width(part)
+    linear = tuple(_linear(c) for c in classify.calibrated_classifiers_)
+    if any(m.coef.shape[0] != offset for m in linear):
+        raise Unsupported("the model's width is not the features'")
+    return CompiledPipeline(tuple(str(c) for c in classify.classes_), tuple(parts), linear)

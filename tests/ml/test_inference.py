@@ -1,0 +1,127 @@
+"""A compiled pipeline (`ml.inference`) gives the numbers of the scikit-learn pipeline it was
+read from, for every model the product trains, and refuses what it cannot reproduce."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.calibration import CalibratedClassifierCV
+
+from zabota.ml.evaluation import read_labelled
+from zabota.ml.inference import Unsupported, compile_pipeline, compiled_or_none
+from zabota.ml.pipeline import (
+    CANDIDATES,
+    SENTIMENT_CANDIDATES,
+    FeatureLimits,
+    train_text_classifier,
+    transform_one,
+)
+from zabota.ml.sentiment import load_sentiment_model
+from zabota.routing import classifier
+
+FIXTURES = Path(__file__).parent / "fixtures"
+# Odd inputs on purpose: nothing in the vocabulary, punctuation only, emoji, mixed scripts.
+ODD = ["", "   ", "!!! ???", "😡😡😡", "zzzqqq xxyyzz", "Карта card 1234 ёжик Ёлка", "a" * 500]
+
+
+def _texts(path: str) -> list[str]:
+    return read_labelled(FIXTURES / path)[0]
+
+
+def _same(pipeline, texts: list[str]) -> None:
+    compiled = compile_pipeline(pipeline)
+    for text in texts:
+        expected = pipeline.predict_proba([text])[0]
+        got = compiled.predict_proba(text)
+        assert got == pytest.approx(expected, abs=1e-5), text
+        row = transform_one(pipeline, text)
+        indices, values = compiled.features(text)
+        order = np.argsort(indices)
+        assert list(indices[order]) == list(row.indices[np.argsort(row.indices)])
+        assert values[order] == pytest.approx(row.data[np.argsort(row.indices)], abs=1e-6)
+    assert list(compiled.classes) == [str(c) for c in pipeline.classes_]
+
+
+@pytest.mark.parametrize("candidate", list(dict.fromkeys(CANDIDATES + SENTIMENT_CANDIDATES)),
+                         ids=lambda c: c.name)
+def test_every_candidate_model_compiles_to_the_same_probabilities(candidate):
+    texts, labels = read_labelled(FIXTURES / "intents_train.jsonl")
+
+    model = train_text_classifier(texts, labels, candidates=[candidate])
+
+    _same(model.pipeline, _texts("intents_test.jsonl") + ODD)
+
+
+def test_two_labels_and_the_lexicon_features_compile_too():
+    texts, labels = read_labelled(FIXTURES / "sentiment_train.jsonl")
+    two = [(t, lab) for t, lab in zip(texts, labels, strict=True) if lab != "neutral"]
+
+    model = train_text_classifier([t for t, _ in two], [lab for _, lab in two],
+                                  candidates=SENTIMENT_CANDIDATES[3:4],
+                                  limits=FeatureLimits(lexicon=True))
+
+    assert len(model.pipeline.classes_) == 2
+    _same(model.pipeline, _texts("sentiment_test.jsonl") + ODD)
+
+
+def test_calibration_on_a_held_out_tenth_compiles_too():
+    texts, labels = read_labelled(FIXTURES / "intents_train.jsonl")
+    # five variants of each row: the held-out tenth has five rows of each label
+    texts = [f"{text} {word}" for text in texts for word in ("да", "ок", "so", "ну", "hm")]
+    labels = [label for label in labels for _ in range(5)]
+
+    model = train_text_classifier(texts, labels, candidates=CANDIDATES[:1],
+                                  holdout_calibration_rows=100)
+
+    assert type(model.pipeline.named_steps["classify"].estimator).__name__ == "FrozenEstimator"
+
+    _same(model.pipeline, _texts("intents_test.jsonl"))
+
+
+def test_the_shipped_sentiment_model_compiles_for_both_scripts():
+    loaded = load_sentiment_model()
+
+    assert all(loaded.compiled.values())
+    for pipeline in loaded.model.pipelines.values():
+        _same(pipeline, _texts("sentiment_test.jsonl") + ODD)
+
+
+def test_a_pipeline_it_cannot_reproduce_is_refused_and_predict_still_answers():
+    texts, labels = read_labelled(FIXTURES / "intents_train.jsonl")
+    model = train_text_classifier(texts, labels, candidates=CANDIDATES[:1])
+    pipeline = model.pipeline
+    classify = pipeline.named_steps["classify"]
+    sigmoid = CalibratedClassifierCV(classify.estimator, method="sigmoid", cv=2)
+    pipeline.steps[-1] = ("classify", sigmoid.fit(
+        pipeline[:-1].transform(texts), labels))
+
+    with pytest.raises(Unsupported, match="sigmoid"):
+        compile_pipeline(pipeline)
+    assert compiled_or_none(pipeline) is None
+    names = pipeline.named_steps["features"].get_feature_names_out()
+    loaded = classifier.LoadedModel("v1", pipeline, names, None)
+    text = _texts("intents_test.jsonl")[0]
+    prediction = classifier.predict(loaded, text)
+    assert prediction.ranked[0][1] == pytest.approx(pipeline.predict_proba([text])[0].max(),
+                                                    abs=1e-4)
+    assert prediction.features  # explained from scikit-learn's own row
+
+
+def test_a_compiled_category_prediction_is_explained_like_the_pipeline_one():
+    texts, labels = read_labelled(FIXTURES / "intents_train.jsonl")
+    pipeline = train_text_classifier(texts, labels, candidates=CANDIDATES[:1]).pipeline
+    names = pipeline.named_steps["features"].get_feature_names_out()
+    fast = classifier.LoadedModel("v1", pipeline, names, compile_pipeline(pipeline))
+    slow = classifier.LoadedModel("v1", pipeline, names, None)
+
+    for text in _texts("intents_test.jsonl"):
+        a, b = classifier.predict(fast, text), classifier.predict(slow, text)
+        assert [c for c, _ in a.ranked] == [c for c, _ in b.ranked]
+        assert [p for _, p in a.ranked] == pytest.approx([p for _, p in b.ranked], abs=1e-4)
+        # the same weights; equal weights may come in either order
+        assert [w for _, w in a.features] == pytest.approx([w for _, w in b.features],
+                                                           abs=1e-3)
+        assert {f for f, w in a.features if w > a.features[-1][1]} == \
+            {f for f, w in b.features if w > b.features[-1][1]}
