@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 from sklearn.calibration import CalibratedClassifierCV
 
+from zabota.ml.embedding import DIM, SentenceEmbedding
 from zabota.ml.evaluation import read_labelled
 from zabota.ml.inference import Unsupported, compile_pipeline, compiled_or_none
 from zabota.ml.pipeline import (
     CANDIDATES,
+    CATEGORY_FEATURES,
     SENTIMENT_CANDIDATES,
     FeatureLimits,
     train_text_classifier,
@@ -48,8 +50,10 @@ def _same(pipeline, texts: list[str]) -> None:
                          ids=lambda c: c.name)
 def test_every_candidate_model_compiles_to_the_same_probabilities(candidate):
     texts, labels = read_labelled(FIXTURES / "intents_train.jsonl")
+    # as the product trains them: categories with the embedding, sentiment without
+    limits = CATEGORY_FEATURES if candidate in CANDIDATES else FeatureLimits(lexicon=True)
 
-    model = train_text_classifier(texts, labels, candidates=[candidate])
+    model = train_text_classifier(texts, labels, candidates=[candidate], limits=limits)
 
     _same(model.pipeline, _texts("intents_test.jsonl") + ODD)
 
@@ -125,3 +129,13 @@ def test_a_compiled_category_prediction_is_explained_like_the_pipeline_one():
                                                            abs=1e-3)
         assert {f for f, w in a.features if w > a.features[-1][1]} == \
             {f for f, w in b.features if w > b.features[-1][1]}
+
+
+def test_the_sentence_embedding_is_read_from_the_installed_package():
+    rows = SentenceEmbedding().transform(["", "my card was stolen", "у меня украли карту"])
+
+    dense = rows.toarray()
+    assert dense.shape == (3, DIM)
+    assert not dense[0].any()  # nothing to embed: zeros, not NaN
+    assert np.linalg.norm(dense[1]) == pytest.approx(1.0, abs=1e-5)
+    assert not dense[2].any()  # the vectors read English; Russian is left to TF-IDF

@@ -24,13 +24,14 @@ import skops.io
 TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._TemperatureScaling",
+    "zabota.ml.embedding.SentenceEmbedding",  # stateless; reads the installed WordLlama
     "zabota.ml.lexicon.LexiconFeatures",  # stateless; reads the installed VADER lexicon
     "zabota.ml.pipeline.LogCountRatioSVC",  # coef_, intercept_, classes_: arrays only
     "zabota.ml.pipeline.prepare_documents",
 )
 
 LIBRARIES = ("scikit-learn", "skops", "numpy", "scipy", "pymorphy3", "pymorphy3-dicts-ru",
-             "pystemmer", "razdel", "vaderSentiment")
+             "pystemmer", "razdel", "vaderSentiment", "wordllama")
 
 
 class ModelIntegrityError(RuntimeError):

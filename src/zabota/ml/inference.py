@@ -31,6 +31,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model._base import LinearClassifierMixin
 
+from zabota.ml.embedding import SentenceEmbedding, embed
 from zabota.ml.lexicon import LexiconFeatures, lexicon_features
 from zabota.ml.pipeline import LogCountRatioSVC, prepare_documents
 from zabota.ml.text import lemma_texts
@@ -159,14 +160,18 @@ class _Tfidf:
 
 @dataclass(frozen=True)
 class _Stateless:
-    """The lexicon features (`ml.lexicon`): stateless, so computed straight from the text."""
+    """The lexicon features (`ml.lexicon`) or the sentence embedding (`ml.embedding`):
+    stateless, so computed straight from the text."""
 
     column: int
     offset: int
     transformer: Any
 
     def add(self, document: str, indices: list[int], values: list[float]) -> None:
-        dense = np.asarray(lexicon_features(document))
+        if isinstance(self.transformer, SentenceEmbedding):
+            dense = embed([document])[0].astype(np.float64)
+        else:
+            dense = np.asarray(lexicon_features(document))
         nonzero = np.flatnonzero(dense)
         indices.extend((self.offset + nonzero).tolist())
         values.extend(dense[nonzero].tolist())
@@ -243,7 +248,7 @@ def _part(name: str, transformer: Any, column: Any, offset: int) -> _Tfidf | _St
                       transformer.build_analyzer(),
                       dict(transformer.vocabulary_), idf, bool(transformer.sublinear_tf),
                       bool(transformer.binary), transformer.norm, char_wb)
-    if isinstance(transformer, LexiconFeatures):
+    if isinstance(transformer, LexiconFeatures | SentenceEmbedding):
         return _Stateless(int(column), offset, transformer)
     raise Unsupported(f"transformer {type(transformer).__name__}")
 

@@ -1,0 +1,76 @@
+"""Sentence embeddings beside the TF-IDF of the category model.
+
+TF-IDF knows only the words of the installation's own tickets: "card was stolen" and
+"someone took my wallet" share none. WordLlama (MIT) ships static token embeddings
+distilled from a large language model's input layer inside its wheel (256 dimensions,
+16 MB); a text's embedding is the average of its tokens' vectors, computed in about 25 µs.
+Its first `DIM` dimensions (the model is trained Matryoshka-style, so a prefix is itself an
+embedding), L2-normalised, join the features as dense columns: +1.1 points of accuracy on
+Banking77 in cross-validation (docs/ml.md), at a tenth of a millisecond per triage. The
+vectors were learnt from English text; Russian texts get zeros (TF-IDF alone reads them).
+
+The weights are read from the installed package, never downloaded (`disable_download`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from zabota.ml.language import cyrillic_share
+
+DIM = 128
+
+_model: Any = None
+_lock = threading.Lock()
+
+
+def _wordllama() -> Any:
+    global _model
+    with _lock:
+        if _model is None:
+            import wordllama
+
+            package = Path(wordllama.__file__).parent
+            # The wheel holds the weights (weights/) and the tokenizer (tokenizers/); as
+            # the cache directory it is found without a download.
+            _model = wordllama.WordLlama.load(cache_dir=package, disable_download=True)
+        return _model
+
+
+def embed(texts: Iterable[str]) -> NDArray[np.float32]:
+    """One row per text: the first `DIM` dimensions of its embedding, unit length; zeros
+    for a text without tokens and for a mostly Cyrillic one (the vectors were learnt from
+    English: on the Russian few-shot intents they cost 1.7 points of accuracy)."""
+    texts = [str(t) for t in texts]
+    raw = np.asarray(_wordllama().embed(texts, norm=False), dtype=np.float32)[:, :DIM]
+    raw[[cyrillic_share(t) > 0.5 for t in texts]] = 0.0
+    norms = np.linalg.norm(raw, axis=1, keepdims=True)
+    return np.asarray(np.divide(raw, norms, out=np.zeros_like(raw), where=norms > 0),
+                      dtype=np.float32)
+
+
+class SentenceEmbedding(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """Texts (one column of raw text) → their `embed` rows, sparse like the other features.
+
+    Stateless: nothing is learnt, the saved model holds no weights; they are read from the
+    installed `wordllama` on first use."""
+
+    def fit(self, texts: Iterable[str], y: object = None) -> SentenceEmbedding:
+        return self
+
+    def transform(self, texts: Iterable[str]) -> sp.csr_matrix:
+        return sp.csr_matrix(embed(texts))
+
+    def get_feature_names_out(self, input_features: object = None) -> NDArray[np.object_]:
+        return np.asarray([f"embedding_{i}" for i in range(DIM)], dtype=object)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
