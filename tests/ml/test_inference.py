@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.calibration import CalibratedClassifierCV
 
-from zabota.ml.embedding import DIM, SentenceEmbedding
+from zabota.ml.embedding import DIM, SentenceEmbedding, embed_one
 from zabota.ml.evaluation import read_labelled
 from zabota.ml.inference import Unsupported, compile_pipeline, compiled_or_none
 from zabota.ml.pipeline import (
@@ -139,3 +139,12 @@ def test_the_sentence_embedding_is_read_from_the_installed_package():
     assert not dense[0].any()  # nothing to embed: zeros, not NaN
     assert np.linalg.norm(dense[1]) == pytest.approx(1.0, abs=1e-5)
     assert not dense[2].any()  # the vectors read English; Russian is left to TF-IDF
+
+
+def test_one_text_embeds_as_in_a_batch():
+    texts = ["my card was stolen", "", "   ", "привет", "Card 1234 declined!!! 😡", "a" * 3000]
+
+    batch = SentenceEmbedding().transform(texts).toarray()
+
+    for text, row in zip(texts, batch, strict=True):
+        assert embed_one(text) == pytest.approx(row, abs=1e-5), text

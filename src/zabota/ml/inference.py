@@ -31,7 +31,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model._base import LinearClassifierMixin
 
-from zabota.ml.embedding import SentenceEmbedding, embed
+from zabota.ml.embedding import SentenceEmbedding, embed_one
 from zabota.ml.lexicon import LexiconFeatures, lexicon_features
 from zabota.ml.pipeline import LogCountRatioSVC, prepare_documents
 from zabota.ml.text import lemma_texts
@@ -169,7 +169,7 @@ class _Stateless:
 
     def add(self, document: str, indices: list[int], values: list[float]) -> None:
         if isinstance(self.transformer, SentenceEmbedding):
-            dense = embed([document])[0].astype(np.float64)
+            dense = embed_one(document).astype(np.float64)
         else:
             dense = np.asarray(lexicon_features(document))
         nonzero = np.flatnonzero(dense)

@@ -21,6 +21,7 @@ mass outside Russian and English (0.0 when there was too little text to judge).
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 from typing import Literal, Protocol, cast
 
 LanguageCode = Literal["ru", "en", "unknown"]
@@ -60,6 +61,7 @@ def _is_latin(char: str) -> bool:
     return char.isascii() or "\u00c0" <= char <= "\u024f"
 
 
+@lru_cache(maxsize=256)  # asked about the same text by the embedding and the sentiment model
 def cyrillic_share(text: str) -> float:
     """The share of a text's letters that are Cyrillic (0.0 when it has no letters)."""
     letters = [c for c in text if c.isalpha()]
