@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
@@ -60,6 +61,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **kwargs)
 
 
+WRITER_WAIT_SECONDS = 30
+
+
 def _tune_sqlite(engine: Engine) -> None:
     # pysqlite opens transactions behind SQLAlchemy's back and never for SELECT, which
     # breaks SAVEPOINT and lets a read transaction fail to upgrade to a write under load.
@@ -78,12 +82,33 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
 
+    # The threads of one process queue for SQLite's single write lock on a Python lock:
+    # SQLite's busy handler polls with sleeps of up to 100 ms, so a freed lock could sit
+    # idle while every waiter slept. Other processes (the worker) still meet busy_timeout.
+    writer = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def on_begin(connection: sa.Connection) -> None:
         # IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout
         # instead of one failing with "database is locked" when it upgrades.
         mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        if mode == "IMMEDIATE":
+            # A thread already writing through another connection gets SQLite's own
+            # verdict after the timeout rather than waiting here for ever.
+            held = writer.acquire(timeout=WRITER_WAIT_SECONDS)
+            connection.info["zabota_writer"] = held
+        try:
+            connection.exec_driver_sql(f"BEGIN {mode}")
+        except BaseException:
+            _release(connection)
+            raise
+
+    def _release(connection: sa.Connection) -> None:
+        if connection.info.pop("zabota_writer", False):
+            writer.release()
+
+    event.listen(engine, "commit", lambda connection: _release(connection))
+    event.listen(engine, "rollback", lambda connection: _release(connection))
 
 
 def _lower(value: object) -> object:

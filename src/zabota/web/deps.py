@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -25,7 +25,10 @@ def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    # Async on purpose: a sync dependency costs two trips to the thread pool (in and out),
+    # and making a session and closing it is no I/O worth a thread (closing returns the
+    # connection; a transaction still open there is a rolled-back failure path).
     database: Database = request.app.state.database
     factory = database.read_sessions if request.method in READ_METHODS else database.sessions
     session = factory()
