@@ -93,7 +93,7 @@ def _analyzer_key(vectorizer: TfidfVectorizer) -> str:
         "preprocessor", "tokenizer", "input", "encoding", "decode_error")])
 
 
-MAX_CACHED_WORDS = 100_000
+MAX_CACHED_WORDS = 50_000  # per vectorizer: at most ~12 MB of tuples
 
 
 @dataclass(frozen=True)
