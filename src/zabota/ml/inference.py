@@ -179,12 +179,12 @@ class _Stateless:
 
 @dataclass(frozen=True)
 class _Linear:
-    coef: NDArray[np.float64]  # (features, scores): a text's rows are gathered and summed
+    coef: NDArray[np.floating[Any]]  # (features, scores), a view of the model's weights
     intercept: NDArray[np.float64]
     beta: float
 
     def proba(self, indices: NDArray[np.intp], values: NDArray[np.float64]) -> NDArray[Any]:
-        scores = values @ self.coef[indices] + self.intercept
+        scores = values @ self.coef[indices].astype(np.float64) + self.intercept
         if scores.shape[0] == 1:
             logits = np.asarray([-scores[0], scores[0]])
         elif np.all((scores >= 0) & (scores <= 1)) and math.isclose(
@@ -231,9 +231,9 @@ def _linear(calibrated: Any) -> _Linear:
         estimator = estimator.estimator
     if not isinstance(estimator, LINEAR_MODELS):
         raise Unsupported(f"model {type(estimator).__name__}")
-    coef = np.asarray(estimator.coef_, dtype=np.float64)
-    return _Linear(np.ascontiguousarray(coef.T), np.asarray(estimator.intercept_,
-                                                             dtype=np.float64).ravel(),
+    # A view, not a copy: a model's weights can take a hundred megabytes.
+    return _Linear(np.asarray(estimator.coef_).T,
+                   np.asarray(estimator.intercept_, dtype=np.float64).ravel(),
                    float(np.asarray(calibrated.calibrators[0].beta_)))
 
 
@@ -246,7 +246,7 @@ def _part(name: str, transformer: Any, column: Any, offset: int) -> _Tfidf | _St
                    if _plain_char_wb(transformer) else None)
         return _Tfidf(int(column), offset, _analyzer_key(transformer),
                       transformer.build_analyzer(),
-                      dict(transformer.vocabulary_), idf, bool(transformer.sublinear_tf),
+                      transformer.vocabulary_, idf, bool(transformer.sublinear_tf),
                       bool(transformer.binary), transformer.norm, char_wb)
     if isinstance(transformer, LexiconFeatures | SentenceEmbedding):
         return _Stateless(int(column), offset, transformer)
