@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.calibration import CalibratedClassifierCV
 
-from zabota.ml.embedding import DIM, SentenceEmbedding, embed_one
+from zabota.ml.embedding import DIM, SentenceEmbedding, embed_one, load_wordllama
 from zabota.ml.evaluation import read_labelled
 from zabota.ml.inference import Unsupported, compile_pipeline, compiled_or_none
 from zabota.ml.pipeline import (
@@ -141,10 +141,13 @@ def test_the_sentence_embedding_is_read_from_the_installed_package():
     assert not dense[2].any()  # the vectors read English; Russian is left to TF-IDF
 
 
-def test_one_text_embeds_as_in_a_batch():
-    texts = ["my card was stolen", "", "   ", "привет", "Card 1234 declined!!! 😡", "a" * 3000]
+def test_a_text_embeds_as_wordllama_itself_embeds_it():
+    texts = ["my card was stolen", "", "   ", "Card 1234 declined!!! 😡", "a" * 3000]
+    library = load_wordllama().embed(texts, norm=False)[:, :DIM]
 
-    batch = SentenceEmbedding().transform(texts).toarray()
+    ours = SentenceEmbedding().transform(texts).toarray()
 
-    for text, row in zip(texts, batch, strict=True):
-        assert embed_one(text) == pytest.approx(row, abs=1e-5), text
+    for text, expected, row in zip(texts, library, ours, strict=True):
+        norm = np.linalg.norm(expected)
+        assert row == pytest.approx(expected / norm if norm else expected, abs=1e-5), text
+        assert embed_one(text) == pytest.approx(row, abs=1e-6)
