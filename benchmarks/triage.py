@@ -159,10 +159,9 @@ def timed(call: Callable[[], Any]) -> float:
 
 
 def cold(call: Callable[[], Any]) -> float:
-    """`timed`, after forgetting the lemmas and n-grams an earlier step kept for the text
-    (in a triage the first model pays for them, the second reuses them)."""
+    """`timed`, after forgetting the lemmas an earlier step kept for the text (in a triage
+    the first model pays for them, the second reuses them)."""
     inference.lemma_text.cache_clear()
-    inference.forget_counts()
     return timed(call)
 
 

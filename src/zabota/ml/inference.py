@@ -31,8 +31,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model._base import LinearClassifierMixin
 
-from zabota.ml.embedding import SentenceEmbedding, embed_one
-from zabota.ml.lexicon import LexiconFeatures, lexicon_features
+from zabota.ml.embedding import DIM, SentenceEmbedding, embed_one
+from zabota.ml.lexicon import FEATURE_NAMES, LexiconFeatures, lexicon_features
 from zabota.ml.pipeline import LogCountRatioSVC, prepare_documents
 from zabota.ml.text import lemma_texts
 
@@ -70,29 +70,6 @@ def _plain_char_wb(vectorizer: TfidfVectorizer) -> bool:
             and vectorizer.strip_accents is None and vectorizer.input == "content")
 
 
-_counted: dict[tuple[str, str], Counter[str]] = {}
-
-
-def _counts(key: str, analyze: Callable[[str], list[str]], document: str) -> Counter[str]:
-    """The n-gram counts of a document, shared by the models whose analyzers are alike."""
-    found = _counted.get((key, document))
-    if found is None:
-        if len(_counted) >= 16:
-            _counted.clear()
-        found = _counted[(key, document)] = Counter(analyze(document))
-    return found
-
-
-def forget_counts() -> None:
-    _counted.clear()
-
-
-def _analyzer_key(vectorizer: TfidfVectorizer) -> str:
-    return repr([getattr(vectorizer, name) for name in (
-        "analyzer", "ngram_range", "lowercase", "token_pattern", "strip_accents", "stop_words",
-        "preprocessor", "tokenizer", "input", "encoding", "decode_error")])
-
-
 MAX_CACHED_WORDS = 50_000  # per vectorizer: at most ~12 MB of tuples
 
 
@@ -100,7 +77,6 @@ MAX_CACHED_WORDS = 50_000  # per vectorizer: at most ~12 MB of tuples
 class _Tfidf:
     column: int
     offset: int
-    analyzer_key: str
     analyze: Callable[[str], list[str]]
     vocabulary: dict[str, int]
     idf: NDArray[np.float64] | None
@@ -111,6 +87,10 @@ class _Tfidf:
     # each word's n-grams, kept for the next text (words repeat; their n-grams do not change)
     char_wb: tuple[int, int, bool] | None = None
     word_columns: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    @property
+    def width(self) -> int:
+        return len(self.vocabulary)
 
     def _char_wb_counts(self, document: str) -> Counter[int]:
         assert self.char_wb is not None
@@ -137,7 +117,7 @@ class _Tfidf:
             columns = np.fromiter(by_column, np.intp, n)
             counts = np.fromiter(by_column.values(), np.float64, n)
         else:
-            by_gram = _counts(self.analyzer_key, self.analyze, document)
+            by_gram = Counter(self.analyze(document))
             n = len(by_gram)
             # Column of every distinct n-gram (-1: not in the vocabulary), at C speed.
             found = np.fromiter(map(self.vocabulary.get, by_gram, repeat(-1, n)), np.intp, n)
@@ -165,13 +145,11 @@ class _Stateless:
 
     column: int
     offset: int
-    transformer: Any
+    width: int
+    compute: Callable[[str], Any]  # one text → its dense row
 
     def add(self, document: str, indices: list[int], values: list[float]) -> None:
-        if isinstance(self.transformer, SentenceEmbedding):
-            dense = embed_one(document).astype(np.float64)
-        else:
-            dense = np.asarray(lexicon_features(document))
+        dense = np.asarray(self.compute(document), dtype=np.float64)
         nonzero = np.flatnonzero(dense)
         indices.extend((self.offset + nonzero).tolist())
         values.extend(dense[nonzero].tolist())
@@ -244,19 +222,14 @@ def _part(name: str, transformer: Any, column: Any, offset: int) -> _Tfidf | _St
         idf = transformer.idf_.astype(np.float64) if transformer.use_idf else None
         char_wb = ((*transformer.ngram_range, bool(transformer.lowercase))
                    if _plain_char_wb(transformer) else None)
-        return _Tfidf(int(column), offset, _analyzer_key(transformer),
-                      transformer.build_analyzer(),
+        return _Tfidf(int(column), offset, transformer.build_analyzer(),
                       transformer.vocabulary_, idf, bool(transformer.sublinear_tf),
                       bool(transformer.binary), transformer.norm, char_wb)
-    if isinstance(transformer, LexiconFeatures | SentenceEmbedding):
-        return _Stateless(int(column), offset, transformer)
+    if isinstance(transformer, SentenceEmbedding):
+        return _Stateless(int(column), offset, DIM, embed_one)
+    if isinstance(transformer, LexiconFeatures):
+        return _Stateless(int(column), offset, len(FEATURE_NAMES), lexicon_features)
     raise Unsupported(f"transformer {type(transformer).__name__}")
-
-
-def _width(part: _Tfidf | _Stateless) -> int:
-    if isinstance(part, _Tfidf):
-        return len(part.vocabulary)
-    return len(part.transformer.get_feature_names_out())
 
 
 def compiled_or_none(pipeline: Any) -> CompiledPipeline | None:
@@ -287,7 +260,7 @@ def compile_pipeline(pipeline: Any) -> CompiledPipeline:
             continue
         part = _part(name, transformer, column, offset)
         parts.append(part)
-        offset += _width(part)
+        offset += part.width
     linear = tuple(_linear(c) for c in classify.calibrated_classifiers_)
     if any(m.coef.shape[0] != offset for m in linear):
         raise Unsupported("the model's width is not the features'")

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+import sklearn
 from joblib import Parallel, delayed
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -140,6 +141,16 @@ def transform_one(pipeline: Any, text: str) -> Any:
     return sp.hstack([transformer.transform(docs[:, column])
                       for name, transformer, column in features.transformers_
                       if name != "remainder"], format="csr")
+
+
+def features_and_proba(pipeline: Any, text: str) -> tuple[Any, Any]:
+    """The feature row and class probabilities of one text for a fitted product pipeline:
+    the same numbers as `pipeline.predict_proba`, without its input checks (see
+    `transform_one`), and the row, which explains the prediction."""
+    row = transform_one(pipeline, text)
+    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+        proba = pipeline.named_steps["classify"].predict_proba(row)[0]
+    return row, proba
 
 
 class LogCountRatioSVC(ClassifierMixin, BaseEstimator):  # type: ignore[misc]

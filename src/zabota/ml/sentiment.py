@@ -10,12 +10,11 @@ from importlib import resources
 from typing import Any, Literal, cast
 
 import numpy as np
-import sklearn
 from numpy.typing import NDArray
 
 from zabota.ml.artefacts import ModelIntegrityError, load_model_bytes
 from zabota.ml.inference import CompiledPipeline, compiled_or_none
-from zabota.ml.pipeline import ScriptRoutedModel, transform_one
+from zabota.ml.pipeline import ScriptRoutedModel, features_and_proba
 
 SentimentLabel = Literal["negative", "neutral", "positive"]
 SENTIMENT_LABELS: tuple[SentimentLabel, ...] = ("negative", "neutral", "positive")
@@ -36,9 +35,7 @@ class SentimentModel:
         compiled = self.compiled.get(id(pipeline))
         if compiled is not None:
             return list(compiled.classes), compiled.predict_proba(text)
-        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-            proba = pipeline.named_steps["classify"].predict_proba(
-                transform_one(pipeline, text))[0]
+        _row, proba = features_and_proba(pipeline, text)
         return [str(c) for c in pipeline.classes_], proba
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import sklearn
 import sqlalchemy as sa
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 from sklearn.model_selection import train_test_split
@@ -29,7 +28,7 @@ from zabota.ml.artefacts import (
     save_model,
 )
 from zabota.ml.inference import CompiledPipeline, compiled_or_none
-from zabota.ml.pipeline import SEED, UNREADABLE, train_text_classifier, transform_one
+from zabota.ml.pipeline import SEED, UNREADABLE, features_and_proba, train_text_classifier
 from zabota.ml.training import compact
 from zabota.routing.models import CategoryModel
 
@@ -126,16 +125,6 @@ def _feature_weights(coef: Any, classes: list[str], names: Any, readable: Any, i
 def _readable(feature: str) -> str:
     kind, _sep, value = feature.partition("__")
     return f"«{value.strip()}»" if kind == "words" else f"‹{value}›"
-
-
-def features_and_proba(pipeline: Any, text: str) -> tuple[Any, Any]:
-    """The feature row and class probabilities of one text for a fitted product pipeline:
-    the same numbers as `pipeline.predict_proba`, without its input checks (see
-    `ml.pipeline.transform_one`), and the row, which explains the prediction."""
-    row = transform_one(pipeline, text)
-    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-        proba = pipeline.named_steps["classify"].predict_proba(row)[0]
-    return row, proba
 
 
 def predict(loaded: LoadedModel, text: str) -> Prediction:

@@ -50,7 +50,7 @@ from zabota.routing.priority import PriorityInput, Signal, higher, score_priorit
 from zabota.routing.rules import Facts, RuleOutcome, RuleView, apply_rules
 from zabota.routing.schemas import RuleActions, RuleConditions
 from zabota.tickets import service as tickets
-from zabota.tickets.models import AuthorKind, Channel, Message, Priority, Status, Ticket
+from zabota.tickets.models import Channel, Message, Priority, Status, Ticket
 
 log = structlog.get_logger()
 SETTINGS_KEY = "routing"
@@ -632,11 +632,8 @@ def _assignment_text(data: dict[str, Any], team_names: dict[int, str]) -> str | 
 
 _INSERT_TRIAGE = sa.insert(TicketTriage)
 _TRIAGED = sa.select(TicketTriage.ticket_id).where(TicketTriage.ticket_id == sa.bindparam("id"))
-_FIRST_MESSAGE = (sa.select(Message.body_text, Message.meta)
-                  .where(Message.ticket_id == sa.bindparam("id"),
-                         Message.author_kind == AuthorKind.CUSTOMER,
-                         Message.is_internal.is_(False))
-                  .order_by(Message.id).limit(1).subquery())
+_FIRST_MESSAGE = tickets.first_customer_message_query(Message.body_text,
+                                                     Message.meta).subquery()
 _OPENING = (sa.select(Customer.organization_id, _FIRST_MESSAGE.c.body_text,
                       _FIRST_MESSAGE.c.meta)
             .outerjoin(_FIRST_MESSAGE, sa.true())
@@ -785,8 +782,8 @@ def triage_ticket(session: Session, ticket_id: int, *,
     if ticket.merged_into_id is not None or ticket.status in (Status.SOLVED, Status.CLOSED):
         return False
     # The customer's organisation and first message: all triage reads of them.
-    opening = session.connection().execute(_OPENING, {"id": ticket_id,
-                                         "customer_id": ticket.customer_id}).one()
+    opening = session.connection().execute(
+        _OPENING, {"ticket_id": ticket_id, "customer_id": ticket.customer_id}).one()
     text = f"{ticket.subject}\n{opening.body_text or ''}".strip()
     customer = CustomerRef(ticket.customer_id, opening.organization_id)
     # A team that came with the channel (the mailbox's, the bot's) is a default: routing may
@@ -802,10 +799,15 @@ def triage_ticket(session: Session, ticket_id: int, *,
                       created_at=ticket.created_at, config=config)
     data = explanation(decision)
     choice = _assignment(session, decision, ticket, given)
-    chosen = choice.as_dict() if isinstance(choice, AssignmentChoice) else choice
+    roster: AssignmentChoice | None = None  # an agent chosen from the team's roster
+    chosen: dict[str, Any] | None = None  # the explanation's account of the choice
+    if isinstance(choice, AssignmentChoice):
+        roster, chosen = choice, choice.as_dict()
+    else:
+        chosen = choice
     if chosen is not None:
         data["assignment"] = chosen
-    team_name = choice.team_name if isinstance(choice, AssignmentChoice) else None
+    team_name = roster.team_name if roster is not None else None
     data["summary"] = summary = summarize(session, data, team_name=team_name, config=config)
     default_language = get_settings().default_language
     reason = summary.get(default_language, summary["ru"])
@@ -818,7 +820,7 @@ def triage_ticket(session: Session, ticket_id: int, *,
             # Ids read in this transaction (the team with its roster, the chosen agent)
             # need no second look-up.
             checked = {"assignee_id"} if chosen else set()
-            if isinstance(choice, AssignmentChoice) and choice.team_name is not None:
+            if team_name is not None:
                 checked.add("team_id")
             tickets.update_ticket(session, ticket.id, changes, actor=SYSTEM, reason=cause,
                                   clock=clock, checked=checked)
@@ -826,8 +828,7 @@ def triage_ticket(session: Session, ticket_id: int, *,
         if chosen and chosen.get("assigned") and decision.team_id is not None and assignee_id:
             assignment.record_assignment(session, decision.team_id, assignee_id,
                                          at=clock.now(),
-                                         team_row=not isinstance(choice, AssignmentChoice)
-                                         or choice.team_row)
+                                         team_row=roster is None or roster.team_row)
         tickets.record_decision(session, ticket.id, "triaged", data=data, reason=reason,
                                 clock=clock)
     row = dict(

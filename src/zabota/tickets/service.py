@@ -642,16 +642,21 @@ def record_decision(session: Session, ticket_id: int, kind: str, *, data: dict[s
             reason=None if reason is None else reason[:500], data=data)
 
 
-_FIRST_CUSTOMER_MESSAGE = (
-    sa.select(Message).where(Message.ticket_id == sa.bindparam("ticket_id"),
-                             Message.author_kind == AuthorKind.CUSTOMER,
-                             Message.is_internal.is_(False))
-    .order_by(Message.id).limit(1)
-    .options(lazyload(Message.attachments)))  # the text is wanted, not the files
+def first_customer_message_query(*columns: Any) -> sa.Select[Any]:
+    """The first public message a customer wrote on the ticket bound as "ticket_id"."""
+    return (sa.select(*columns).where(Message.ticket_id == sa.bindparam("ticket_id"),
+                                      Message.author_kind == AuthorKind.CUSTOMER,
+                                      Message.is_internal.is_(False))
+            .order_by(Message.id).limit(1))
+
+
+_FIRST_CUSTOMER_MESSAGE = first_customer_message_query(Message).options(
+    lazyload(Message.attachments))  # the text is wanted, not the files
 
 
 def first_customer_message(session: Session, ticket_id: int) -> Message | None:
-    return session.scalar(_FIRST_CUSTOMER_MESSAGE, {"ticket_id": ticket_id})
+    message: Message | None = session.scalar(_FIRST_CUSTOMER_MESSAGE, {"ticket_id": ticket_id})
+    return message
 
 
 _RECENT_REQUESTS = sa.select(sa.func.count()).select_from(Ticket).where(
