@@ -17,7 +17,6 @@ from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from zabota.identity.models import Presence, Skill, Team, User, team_members
@@ -143,13 +142,13 @@ _LAST_ASSIGNEE = (sa.update(TeamRouting).where(TeamRouting.team_id == sa.bindpar
                   .values(last_assignee_id=sa.bindparam("user")))
 
 
-@lru_cache(maxsize=2)
-def _idle_upsert(dialect: str) -> Any:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (insert(AgentRoutingState)
-            .values(user_id=sa.bindparam("user"), last_assigned_at=sa.bindparam("at"))
-            .on_conflict_do_update(index_elements=[AgentRoutingState.user_id],
-                                   set_={"last_assigned_at": sa.bindparam("at")}))
+# The same statement on SQLite and PostgreSQL. Written as text: SQLAlchemy 2.0 cannot cache
+# an `on_conflict_do_update` construct, so it would be compiled anew for every assignment.
+_IDLE_UPSERT = sa.text(
+    f"INSERT INTO {AgentRoutingState.__tablename__} (user_id, last_assigned_at)"
+    " VALUES (:user, :at) ON CONFLICT (user_id)"
+    " DO UPDATE SET last_assigned_at = excluded.last_assigned_at",
+).bindparams(sa.bindparam("at", type_=AgentRoutingState.__table__.c.last_assigned_at.type))
 
 
 def record_assignment(session: Session, team_id: int, user_id: int, *, at: datetime,
@@ -158,5 +157,4 @@ def record_assignment(session: Session, team_id: int, user_id: int, *, at: datet
     team has no routing row (it assigns automatically), so there is no turn to remember."""
     if team_row:
         session.connection().execute(_LAST_ASSIGNEE, {"team": team_id, "user": user_id})
-    session.connection().execute(_idle_upsert(session.get_bind().dialect.name),
-                    {"user": user_id, "at": at})
+    session.connection().execute(_IDLE_UPSERT, {"user": user_id, "at": at})
