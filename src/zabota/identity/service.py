@@ -16,7 +16,7 @@ import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session, lazyload, selectinload
 
 from zabota.core.clock import SYSTEM_CLOCK, Clock, as_utc
 from zabota.core.db import keep, race_guard
@@ -34,6 +34,7 @@ from zabota.identity.models import (
     Skill,
     Team,
     User,
+    team_members,
 )
 from zabota.identity.permissions import Actor, Permission, require
 
@@ -164,25 +165,34 @@ def revoke_own_token(session: Session, actor: Actor, *, clock: Clock = SYSTEM_CL
             row.revoked_at = clock.now()
 
 
+# Every API request passes here, so the token with its owner is one statement built once,
+# read through the connection (no ORM objects), and a staff owner's teams a second.
+_TOKEN_OWNER = (
+    sa.select(ApiToken.id, ApiToken.revoked_at, ApiToken.expires_at, ApiToken.user_id,
+              ApiToken.customer_id, User.name, User.role, User.is_active, User.language,
+              User.timezone)
+    .outerjoin(User, User.id == ApiToken.user_id)
+    .where(ApiToken.token_hash == sa.bindparam("hash"))
+)
+_TEAM_IDS = sa.select(team_members.c.team_id).where(team_members.c.user_id == sa.bindparam("id"))
+
+
 def actor_for_token(session: Session, token: str, *, clock: Clock = SYSTEM_CLOCK) -> Actor:
     if not token.startswith(TOKEN_PREFIX):
         raise errors.InvalidToken()
-    # Every request passes here: the token and its user in one query, the user's teams in a
-    # second; their skills are not part of an actor and stay unloaded.
-    found = session.execute(
-        sa.select(ApiToken, User).outerjoin(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == _hash_token(token)).options(lazyload(User.skills))
-    ).first()
-    row, user = (found[0], found[1]) if found is not None else (None, None)
-    now = clock.now()
+    connection = session.connection()
+    row = connection.execute(_TOKEN_OWNER, {"hash": _hash_token(token)}).first()
     if row is None or row.revoked_at is not None or (
-        row.expires_at is not None and as_utc(row.expires_at) <= now
+        row.expires_at is not None and as_utc(row.expires_at) <= clock.now()
     ):
         raise errors.InvalidToken()
     if row.user_id is not None:
-        if user is None or not user.is_active:
+        if not row.is_active:  # also None: the user row is gone
             raise errors.InvalidToken()
-        return actor_for_user(user, token_id=row.id)
+        team_ids = frozenset(connection.scalars(_TEAM_IDS, {"id": row.user_id}))
+        return Actor(kind="user", id=row.user_id, name=row.name, role=row.role,
+                     team_ids=team_ids, language=row.language, timezone=row.timezone,
+                     token_id=row.id)
     customer = session.get(Customer, row.customer_id) if row.customer_id else None
     if customer is None or customer.merged_into_id is not None:
         raise errors.InvalidToken()
@@ -387,7 +397,11 @@ def get_team_for(session: Session, team_id: int, *, actor: Actor) -> Team:
 
 def list_teams(session: Session, *, actor: Actor) -> Sequence[Team]:
     require(actor, Permission.VIEW_STAFF)
-    return session.scalars(sa.select(Team).order_by(Team.id)).all()
+    # Members in one more statement for all teams (not one per team), without their own
+    # teams and skills, which a team list does not show.
+    members = selectinload(Team.members)
+    return session.scalars(sa.select(Team).order_by(Team.id).options(
+        members, members.lazyload(User.teams), members.lazyload(User.skills))).all()
 
 
 # --- organisations and customers --------------------------------------------------------
