@@ -46,6 +46,7 @@ def test_a_return_request_goes_to_the_returns_team_with_the_slots(
     assert asked.answered and not told.answered  # the second message waits for a person
     ticket = session.get(Ticket, asked.ticket_id)
     assert (ticket.team_id, ticket.category) == (returns.id, "returns")
+    assert ticket.transfers == 0  # the bot routed a new request: nobody had to transfer it
     assert [w.ticket_id for w in chat.waiting_chats(session, actor=returns_agent)] == [ticket.id]
     note = session.scalars(sa.select(Message).where(Message.ticket_id == ticket.id,
                                                     Message.is_internal.is_(True))).one()

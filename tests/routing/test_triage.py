@@ -161,6 +161,11 @@ def test_a_channels_team_is_a_default_that_routing_improves_on(session, desk, ph
 
     assert (routed.category, routed.team_id) == ("billing", desk.finance.id)
     assert (unrouted.category, unrouted.team_id) == (None, desk.delivery.id)
+    # Routing a new request is not a transfer: the history agrees with the counter.
+    assert routed.transfers == 0
+    moved = session.scalars(sa.select(TicketEvent).where(
+        TicketEvent.ticket_id == routed.id, TicketEvent.kind == "team_changed")).one()
+    assert moved.data["transfer"] is False
 
 
 def test_triage_reads_the_set_up_once_per_change(session, desk, make_ticket, phrase_rule):

@@ -273,7 +273,7 @@ def _hand_to_team(session: Session, ticket_id: int, flow: str, reply: flows.Flow
         changes["category"] = step.category
     if changes:
         tickets.update_ticket(session, ticket_id, changes, actor=SYSTEM_ACTOR,
-                              reason=f"bot flow {flow}", clock=clock)
+                              reason=f"bot flow {flow}", clock=clock, routing=True)
     return {"flow": flow, "team": step.team, "team_id": team.id if team else None,
             "category": step.category, "values": values}
 

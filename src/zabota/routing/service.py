@@ -836,7 +836,7 @@ def triage_ticket(session: Session, ticket_id: int, *,
             if team_name is not None:
                 checked.add("team_id")
             tickets.update_ticket(session, ticket.id, changes, actor=SYSTEM, reason=cause,
-                                  clock=clock, checked=checked)
+                                  clock=clock, checked=checked, routing=True)
         assignee_id = ticket.assignee_id
         if chosen and chosen.get("assigned") and decision.team_id is not None and assignee_id:
             assignment.record_assignment(session, decision.team_id, assignee_id,

@@ -467,11 +467,14 @@ def _clean_tags(tags: Iterable[str]) -> list[str]:
 def update_ticket(
     session: Session, ticket_id: int, changes: dict[str, Any], *, actor: Actor,
     reason: str | None = None, clock: Clock = SYSTEM_CLOCK, checked: Collection[str] = (),
+    routing: bool = False,
 ) -> Ticket:
     """Apply field changes, each recorded in the history; unchanged values write nothing.
 
     `checked` names the id fields (team_id, assignee_id) whose values the caller read from
-    the database in this same transaction: they are not looked up again."""
+    the database in this same transaction: they are not looked up again. `routing`: the
+    first routing of a new request (triage, the bot handing a conversation to its team), so
+    a team change is not counted as a transfer."""
     ticket = get_ticket_for(session, actor, ticket_id, for_update=True)
     if actor.is_customer:
         allowed = set(changes) <= {"status"} and changes.get("status") in (
@@ -485,7 +488,7 @@ def update_ticket(
     with one_write(session):
         for name, value in changes.items():
             before = _apply_change(session, ticket, name, value, actor=actor, at=now,
-                                   reason=reason, checked=name in checked)
+                                   reason=reason, checked=name in checked, routing=routing)
             if before is not _UNCHANGED:
                 diff[name] = [_plain(before), _plain(value)]
     if diff:
@@ -510,7 +513,8 @@ def _plain(value: object) -> object:
 
 
 def _apply_change(session: Session, ticket: Ticket, name: str, value: Any, *, actor: Actor,
-                  at: datetime, reason: str | None, checked: bool = False) -> object:
+                  at: datetime, reason: str | None, checked: bool = False,
+                  routing: bool = False) -> object:
     if name == "status":
         old = ticket.status
         if value == old:
@@ -522,7 +526,7 @@ def _apply_change(session: Session, ticket: Ticket, name: str, value: Any, *, ac
                        checked=checked)
     if name == "team_id":
         return _change_team(session, ticket, value, actor=actor, at=at, reason=reason,
-                            checked=checked)
+                            checked=checked, counted=not routing)
     if name == "tags":
         old_tags = ticket.tags
         new_tags = _clean_tags(value)
