@@ -62,7 +62,8 @@ def test_a_return_request_goes_to_the_returns_team_with_the_slots(
     assert not _says(session, settings, front, "хочу вернуть товар 555555", n=3).answered
 
 
-def test_a_handoff_with_text_tells_the_customer(session, settings, make_team, chat_bot):
+def test_a_handoff_with_text_tells_the_customer(session, settings, make_team, make_agent,
+                                               chat_bot):
     front, returns = make_team("Чат"), make_team("Возвраты")
     flow = {**RETURNS, "steps": [*RETURNS["steps"][:2], {
         **RETURNS["steps"][2], "text": {"ru": "Передали заявку по заказу {order}."}}]}
@@ -76,6 +77,10 @@ def test_a_handoff_with_text_tells_the_customer(session, settings, make_team, ch
         Message.ticket_id == told.ticket_id, Message.author_kind == AuthorKind.BOT,
         Message.is_internal.is_(False)).order_by(Message.id)))
     assert texts == ["Причина?", "Передали заявку по заказу 7777."]
+    # The bot's last word promises a person: the chat still waits among the live chats.
+    returns_agent = identity.actor_for_user(make_agent(teams=(returns,)))
+    waiting = chat.waiting_chats(session, actor=returns_agent)
+    assert [(w.ticket_id, w.preview) for w in waiting] == [(told.ticket_id, "брак")]
 
 
 def test_a_handoff_to_a_team_that_does_not_exist_is_refused(session):

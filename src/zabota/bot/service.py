@@ -233,8 +233,8 @@ def _flow_turn(session: Session, ticket_id: int, message_id: int, text: str, *,
         return decision
     if reply.handoff is not None:
         decision = BotDecision(Decision.HANDED_OFF, reason=REASON_FLOW_HANDOFF, language=lang)
-        # Told or not, the customer waits for a person of the team: with a reply the request
-        # waits in the team's queue, without one the chat also waits among the live chats.
+        # Told or not, the customer waits for a person of the team, in the team's queue and,
+        # for a chat, among the live chats (the reply is marked as a hand-off).
         told = (_post(session, ticket_id, reply.text, decision, channel=channel, clock=clock)
                 if reply.text else None)
         _log_turn(session, ticket_id, message_id, told, decision, channel=channel, data=saved,

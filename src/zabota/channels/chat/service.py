@@ -531,17 +531,29 @@ def _waiting_since(session: Session, ticket_ids: Sequence[int]) -> dict[int, tup
     """For chats whose newest public message is the visitor's: when their wait began (the
     first of their messages since the last answer) and the newest text."""
     state: dict[int, tuple[datetime, str] | None] = {}
-    for ticket_id, author, at, text in session.execute(
+    for ticket_id, author, at, text, meta in session.execute(
             sa.select(Message.ticket_id, Message.author_kind, Message.created_at,
-                      Message.body_text)
+                      Message.body_text, Message.meta)
             .where(Message.ticket_id.in_(list(ticket_ids)), Message.is_internal.is_(False))
             .order_by(Message.ticket_id, Message.id)):
+        if author == AuthorKind.BOT and _hands_off(meta):
+            continue  # "a person will answer you": the visitor still waits for one
         if author != AuthorKind.CUSTOMER:
             state[ticket_id] = None
             continue
         started = state.get(ticket_id)
         state[ticket_id] = (started[0] if started else at, text[:140])
     return {ticket_id: value for ticket_id, value in state.items() if value is not None}
+
+
+# The bot's decision recorded on its reply when it hands the conversation to a person
+# (`bot.models.Decision.HANDED_OFF`; the bot builds on the channels, not the other way).
+BOT_HANDED_OFF = "handed_off"
+
+
+def _hands_off(meta: dict[str, Any] | None) -> bool:
+    bot = (meta or {}).get("bot")
+    return isinstance(bot, dict) and bot.get("decision") == BOT_HANDED_OFF
 
 
 def waiting_seconds(session: Session, ticket_id: int, *, clock: Clock = SYSTEM_CLOCK
