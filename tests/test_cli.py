@@ -61,3 +61,21 @@ def test_bad_input_is_refused_clearly(tmp_path):
     run(["createadmin", "--email", "a@example.com", "--password", "long-enough"], env)
     twice = run(["createadmin", "--email", "a@example.com", "--password", "long-enough"], env)
     assert twice.returncode == 1 and "already exists" in twice.stderr
+
+
+def test_an_interrupted_demo_load_is_reported_on_the_next_start(tmp_path):
+    env = fresh_env(tmp_path)
+    run(["migrate"], env)
+    loaded = run(["demo", "--tickets", "6", "--customers", "4", "--days", "3"], env)
+    assert loaded.returncode == 0, loaded.stderr
+    again = run(["demo", "--if-empty"], env)
+    assert "exist already" in again.stdout and not again.stderr.strip()
+    # As if the first start had been stopped half-way through the load:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'var' / 'zabota.db'}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE site_settings SET value = :v WHERE key = 'demo_state'"),
+                     {"v": '{"state": "loading", "tickets": 10000}'})
+    engine.dispose()
+    stopped = run(["demo", "--if-empty"], env)
+    assert stopped.returncode == 0
+    assert "of 10000 tickets" in stopped.stderr and "incomplete" in stopped.stderr

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from tests.tickets.history import metrics_from_columns, metrics_from_events
 from zabota.core import outbox
 from zabota.core.db import Database
-from zabota.demo import load_demo
+from zabota.demo import demo_state, load_demo
 from zabota.identity.models import Customer, Team, User
 from zabota.tickets.models import Channel, Message, Ticket
 
@@ -26,5 +26,7 @@ def test_small_demo_is_realistic_and_consistent(committed_db_url):
             for ticket in session.scalars(sa.select(Ticket)):
                 assert metrics_from_events(session, ticket.id) == metrics_from_columns(ticket)
             assert outbox.backlog(session) == 0  # history is not replayed to subscribers
+            assert demo_state(session) == {"state": "loaded", "tickets": 120,
+                                           "loaded_at": demo_state(session)["loaded_at"]}
     finally:
         database.dispose()

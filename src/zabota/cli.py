@@ -93,17 +93,25 @@ def demo(
     import logging
 
     from zabota.core.db import get_database
-    from zabota.demo import load_demo
+    from zabota.demo import LOADING, demo_state, load_demo
     from zabota.tickets.models import Ticket
 
     configure_logging(level=logging.WARNING)  # thousands of service log lines say nothing here
-    typer.echo(f"Loading demo data: {tickets} tickets, {customers} customers, {days} days "
-               "(a few minutes on first start)…")
     database = get_database()
     with database.session_scope() as session:
-        if if_empty and session.scalar(sa.select(sa.func.count()).select_from(Ticket)):
+        found = session.scalar(sa.select(sa.func.count()).select_from(Ticket))
+        state = demo_state(session)
+    if if_empty and found:
+        if state is not None and state.get("state") == LOADING:
+            typer.echo(
+                f"Demo data: an earlier load stopped before it finished ({found} of "
+                f"{state.get('tickets')} tickets); the demo is incomplete. To load it again, "
+                f"stop Zabota, delete {get_settings().data_dir} and start it again.", err=True)
+        else:
             typer.echo("Demo data: tickets exist already, nothing loaded.")
-            return
+        return
+    typer.echo(f"Loading demo data: {tickets} tickets, {customers} customers, {days} days "
+               "(a few minutes on first start)…")
     summary = load_demo(database, tickets=tickets, customers=customers, days=days, seed=seed)
     typer.echo(f"Demo data loaded: {summary}")
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import sqlalchemy as sa
 import structlog
 from sqlalchemy.orm import Session
 
@@ -29,6 +30,7 @@ from zabota.channels import demo as demo_channels
 from zabota.core import outbox
 from zabota.core.clock import SYSTEM_CLOCK, Clock, FrozenClock
 from zabota.core.db import Database, refresh_statistics
+from zabota.core.site import SiteSetting
 from zabota.identity import service as identity
 from zabota.identity.models import IdentityKind, Role
 from zabota.identity.permissions import SYSTEM, Actor
@@ -2407,6 +2409,28 @@ def _create_organizations(session: Session, clock: Clock) -> None:
 # --- entry point ------------------------------------------------------------------------
 
 
+# Whether a demo load finished: a load stopped half-way (Ctrl+C on the first `make run`)
+# leaves tickets behind, and the next start must say the demo is incomplete rather than
+# pass it off as whole.
+DEMO_STATE = "demo_state"
+LOADING, LOADED = "loading", "loaded"
+
+
+def _mark(session: Session, value: dict[str, Any]) -> None:
+    row = session.get(SiteSetting, DEMO_STATE)
+    if row is None:
+        session.add(SiteSetting(key=DEMO_STATE, value=value))
+    else:
+        row.value = value
+    session.commit()  # seen at once by another process, whatever happens next
+
+
+def demo_state(session: Session) -> dict[str, Any] | None:
+    """{"state": "loading" | "loaded", "tickets": …} of the last demo load, if any."""
+    value = session.scalar(sa.select(SiteSetting.value).where(SiteSetting.key == DEMO_STATE))
+    return value if isinstance(value, dict) else None
+
+
 def load_demo(
     database: Database, *, tickets: int = 10_000, customers: int = 2_000, days: int = 90,
     seed: int = 42, clock: Clock = SYSTEM_CLOCK, train_model: bool = True,
@@ -2421,6 +2445,7 @@ def load_demo(
     start = now - timedelta(days=days)
     sim = FrozenClock(start)
     with database.sessions() as session:
+        _mark(session, {"state": LOADING, "tickets": tickets, "started_at": now.isoformat()})
         outbox_before = outbox.last_id(session)
         team_ids, agents = _create_staff(session, sim)
         sim.advance(timedelta(minutes=1))
@@ -2458,6 +2483,8 @@ def load_demo(
     tally = runner.run(_timeline(plans, loners, now))
     with database.sessions() as session:
         outbox.settle_as_history(session, after_id=outbox_before, clock=clock)
+        _mark(session, {"state": LOADED, "tickets": tally.tickets,
+                        "loaded_at": clock.now().isoformat()})
         session.commit()
     refresh_statistics(database.engine, full=True)
     model = "no category model"
