@@ -29,15 +29,31 @@ class DomainEvent:
     at: datetime
 
     def payload(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        return {key: _jsonable(value) for key, value in data.items()}
+        # Field by field: `dataclasses.asdict` deep-copies through `copy.deepcopy`, several
+        # times the cost, and every change to a ticket writes an event.
+        return {name: _jsonable(getattr(self, name)) for name in _field_names(type(self))}
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(kind: type[DomainEvent]) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(kind))
+    return names
 
 
 def _jsonable(value: object) -> object:
+    """A copy of `value` that JSON can hold (containers are copied, never shared)."""
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, (list, tuple)):
         return [_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(dataclasses.asdict(value))
     return value
 
 
