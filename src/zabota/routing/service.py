@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from zabota.core.clock import SYSTEM_CLOCK, Clock
-from zabota.core.db import Database, keep
+from zabota.core.db import Database, is_sqlite, keep
 from zabota.core.errors import field_error
 from zabota.core.i18n import _, get_language, language, ngettext
 from zabota.core.outbox import OutboxEvent, subscribe
@@ -51,6 +51,7 @@ from zabota.routing.priority import PriorityInput, Signal, higher, score_priorit
 from zabota.routing.rules import Facts, RuleOutcome, RuleView, apply_rules
 from zabota.routing.schemas import RuleActions, RuleConditions
 from zabota.tickets import service as tickets
+from zabota.tickets.errors import TicketNotFound
 from zabota.tickets.models import Channel, Message, Priority, Status, Ticket
 
 log = structlog.get_logger()
@@ -477,8 +478,9 @@ def _model_prediction(model: classifier.ModelRef, text: str) -> classifier.Predi
 def decide(session: Session, *, text: str, channel: str, customer: Customer | CustomerRef | None,
            custom_fields: dict[str, Any] | None = None, given: Given = Given(),
            ticket_id: int | None = None, created_at: datetime | None = None,
-           config: Configuration | None = None) -> Decision:
-    """Everything triage concludes about a text, without changing anything."""
+           config: Configuration | None = None, recent: int | None = None) -> Decision:
+    """Everything triage concludes about a text, without changing anything (`recent`: the
+    customer's other requests within the repeat window, when the caller has counted them)."""
     config = config or configuration(session)
     settings = config.settings
     lang, lang_confidence = detect_language(text)
@@ -497,14 +499,14 @@ def decide(session: Session, *, text: str, channel: str, customer: Customer | Cu
                         category_source="none")
     _decide_category(decision, text, given, config)
     _decide_team(decision, given, config)
-    recent = 0
-    if customer is not None and created_at is not None:
+    if recent is None and customer is not None and created_at is not None:
         recent = tickets.recent_request_count(
             session, customer.id, since=created_at - timedelta(days=settings.repeat_days),
             before=created_at, exclude_id=ticket_id or 0)
     found = signals(PriorityInput(terms=facts.terms, negative_score=negative, channel=channel,
                                   is_vip=facts.is_vip, sla_tier=facts.sla_tier,
-                                  recent_requests=recent, repeat_days=settings.repeat_days))
+                                  recent_requests=recent or 0,
+                                  repeat_days=settings.repeat_days))
     decision.priority_signals = found
     if outcome.priority is not None:
         decision.priority = higher(Priority(outcome.priority), given.priority)
@@ -644,11 +646,17 @@ def _assignment_text(data: dict[str, Any], team_names: dict[int, str]) -> str | 
 
 
 _INSERT_TRIAGE = sa.insert(TicketTriage)
-_TRIAGED = sa.select(TicketTriage.ticket_id).where(TicketTriage.ticket_id == sa.bindparam("id"))
+# The ticket, and whether it was triaged before (a redelivered event), in one statement.
+_TICKET = (sa.select(Ticket, TicketTriage.ticket_id.label("triaged"))
+           .outerjoin(TicketTriage, TicketTriage.ticket_id == Ticket.id)
+           .where(Ticket.id == sa.bindparam("id")))
+_TICKET_LOCKED = _TICKET.with_for_update(of=Ticket)  # SQLite: the write lock is held already
 _FIRST_MESSAGE = tickets.first_customer_message_query(Message.body_text,
                                                      Message.meta).subquery()
+# The customer's organisation, the first message and the customer's recent requests.
 _OPENING = (sa.select(Customer.organization_id, _FIRST_MESSAGE.c.body_text,
-                      _FIRST_MESSAGE.c.meta)
+                      _FIRST_MESSAGE.c.meta,
+                      tickets.RECENT_REQUESTS.scalar_subquery().label("recent"))
             .outerjoin(_FIRST_MESSAGE, sa.true())
             .where(Customer.id == sa.bindparam("customer_id")))
 
@@ -789,14 +797,21 @@ def triage_ticket(session: Session, ticket_id: int, *,
     """Decide and apply language, category, team, priority and agent for a new ticket, with
     the explanation in its history (`get_triage` then reads it). Runs once per ticket; the
     caller commits. False: nothing to do (triaged before, merged, solved or closed)."""
-    if session.connection().scalar(_TRIAGED, {"id": ticket_id}) is not None:
+    found = session.execute(_TICKET if is_sqlite(session) else _TICKET_LOCKED,
+                            {"id": ticket_id}).first()
+    if found is None:
+        raise TicketNotFound()
+    ticket = found[0]
+    if found.triaged is not None:
         return False  # a redelivered event
-    ticket = tickets.get_ticket_for(session, SYSTEM, ticket_id, for_update=True)
     if ticket.merged_into_id is not None or ticket.status in (Status.SOLVED, Status.CLOSED):
         return False
-    # The customer's organisation and first message: all triage reads of them.
-    opening = session.connection().execute(
-        _OPENING, {"ticket_id": ticket_id, "customer_id": ticket.customer_id}).one()
+    config = configuration(session)
+    # All that triage reads of the customer and the first message, in one statement.
+    opening = session.connection().execute(_OPENING, {
+        "ticket_id": ticket_id, "customer_id": ticket.customer_id,
+        "since": ticket.created_at - timedelta(days=config.settings.repeat_days),
+        "before": ticket.created_at, "exclude_id": ticket_id}).one()
     text = f"{ticket.subject}\n{opening.body_text or ''}".strip()
     customer = CustomerRef(ticket.customer_id, opening.organization_id)
     # A team that came with the channel (the mailbox's, the bot's) is a default: routing may
@@ -806,10 +821,9 @@ def triage_ticket(session: Session, ticket_id: int, *,
                   team_id=None if channel_default else ticket.team_id,
                   priority=ticket.priority,
                   assignee_id=ticket.assignee_id, escalation_level=ticket.escalation_level)
-    config = configuration(session)
     decision = decide(session, text=text, channel=ticket.channel.value, customer=customer,
                       custom_fields=ticket.custom_fields, given=given, ticket_id=ticket.id,
-                      created_at=ticket.created_at, config=config)
+                      created_at=ticket.created_at, config=config, recent=opening.recent)
     data = explanation(decision)
     choice = _assignment(session, decision, ticket, given)
     roster: AssignmentChoice | None = None  # an agent chosen from the team's roster
