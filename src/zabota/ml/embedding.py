@@ -54,7 +54,7 @@ def _loaded() -> _Vectors:
     with _lock:
         if _vectors is None:
             model = load_wordllama()
-            # 128,256 tokens x 256 float32 is 131 MB; the first DIM columns are all we read.
+            # 32,000 tokens x 256 float32 is 33 MB; the first DIM columns are all we read.
             _vectors = _Vectors(model.tokenizer,
                                 np.ascontiguousarray(model.embedding[:, :DIM], dtype=np.float32))
         return _vectors
