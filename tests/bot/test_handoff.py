@@ -78,7 +78,7 @@ def test_a_handoff_with_text_tells_the_customer(session, settings, make_team, ma
         Message.is_internal.is_(False)).order_by(Message.id)))
     assert texts == ["Причина?", "Передали заявку по заказу 7777."]
     # The bot's last word promises a person: the chat still waits among the live chats.
-    assert chat.BOT_HANDED_OFF == Decision.HANDED_OFF.value  # how the chat tells that word
+    assert Decision.HANDED_OFF.value == chat.BOT_HANDED_OFF  # how the chat tells that word
     returns_agent = identity.actor_for_user(make_agent(teams=(returns,)))
     waiting = chat.waiting_chats(session, actor=returns_agent)
     assert [(w.ticket_id, w.preview) for w in waiting] == [(told.ticket_id, "брак")]
