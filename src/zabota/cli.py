@@ -98,18 +98,19 @@ def demo(
 
     configure_logging(level=logging.WARNING)  # thousands of service log lines say nothing here
     database = get_database()
-    with database.session_scope() as session:
-        found = session.scalar(sa.select(sa.func.count()).select_from(Ticket))
-        state = demo_state(session)
-    if if_empty and found:
+    if if_empty:
+        with database.session_scope() as session:
+            found = session.scalar(sa.select(sa.func.count()).select_from(Ticket))
+            state = demo_state(session) if found else None
         if state is not None and state.get("state") == LOADING:
             typer.echo(
                 f"Demo data: an earlier load stopped before it finished ({found} of "
                 f"{state.get('tickets')} tickets); the demo is incomplete. To load it again, "
                 f"stop Zabota, delete {get_settings().data_dir} and start it again.", err=True)
-        else:
+            return
+        if found:
             typer.echo("Demo data: tickets exist already, nothing loaded.")
-        return
+            return
     typer.echo(f"Loading demo data: {tickets} tickets, {customers} customers, {days} days "
                "(a few minutes on first start)…")
     summary = load_demo(database, tickets=tickets, customers=customers, days=days, seed=seed)

@@ -30,7 +30,7 @@ from zabota.channels import demo as demo_channels
 from zabota.core import outbox
 from zabota.core.clock import SYSTEM_CLOCK, Clock, FrozenClock
 from zabota.core.db import Database, refresh_statistics
-from zabota.core.site import SiteSetting
+from zabota.core.site import SiteSetting, set_value
 from zabota.identity import service as identity
 from zabota.identity.models import IdentityKind, Role
 from zabota.identity.permissions import SYSTEM, Actor
@@ -2417,11 +2417,7 @@ LOADING, LOADED = "loading", "loaded"
 
 
 def _mark(session: Session, value: dict[str, Any]) -> None:
-    row = session.get(SiteSetting, DEMO_STATE)
-    if row is None:
-        session.add(SiteSetting(key=DEMO_STATE, value=value))
-    else:
-        row.value = value
+    set_value(session, DEMO_STATE, value)
     session.commit()  # seen at once by another process, whatever happens next
 
 
@@ -2484,8 +2480,7 @@ def load_demo(
     with database.sessions() as session:
         outbox.settle_as_history(session, after_id=outbox_before, clock=clock)
         _mark(session, {"state": LOADED, "tickets": tally.tickets,
-                        "loaded_at": clock.now().isoformat()})
-        session.commit()
+                        "loaded_at": clock.now().isoformat()})  # commits the settling too
     refresh_statistics(database.engine, full=True)
     model = "no category model"
     if train_model:

@@ -32,6 +32,15 @@ class Site:
     timezone: str = "Europe/Moscow"
 
 
+def set_value(session: Session, key: str, value: Any) -> None:
+    """Create or replace one site setting (in the session's transaction)."""
+    row = session.get(SiteSetting, key)
+    if row is None:
+        session.add(SiteSetting(key=key, value=value))
+    else:
+        row.value = value
+
+
 def get_site(session: Session, settings: Settings) -> Site:
     site = Site(timezone=settings.timezone)
     for row in session.scalars(sa.select(SiteSetting)):
@@ -57,10 +66,6 @@ def update_site(session: Session, settings: Settings, *, actor: Actor, company_n
     site = Site(company_name=company_name, logo_url=logo_url[:500], languages=chosen,
                 timezone=timezone)
     for key, value in asdict(site).items():
-        row = session.get(SiteSetting, key)
-        if row is None:
-            session.add(SiteSetting(key=key, value=value))
-        else:
-            row.value = value
+        set_value(session, key, value)
     session.flush()
     return site

@@ -29,7 +29,7 @@ from zabota.core.errors import field_error
 from zabota.core.i18n import _, get_language, language, ngettext
 from zabota.core.outbox import OutboxEvent, subscribe
 from zabota.core.settings import get_settings
-from zabota.core.site import SiteSetting
+from zabota.core.site import SiteSetting, set_value
 from zabota.identity import service as identity
 from zabota.identity.models import Customer, Organization, Team
 from zabota.identity.permissions import SYSTEM, Actor, Permission, require
@@ -93,13 +93,8 @@ def _settings_of(values: dict[str, Any]) -> RoutingSettings:
 def _changed(session: Session, values: dict[str, Any] | None = None) -> None:
     """Every change to what triage reads (settings, categories, rules, the active model)
     gives the settings row a new generation, so no process triages with a stale copy."""
-    values = {**(_settings_row(session) if values is None else values),
-              GENERATION: uuid.uuid4().hex}
-    row = session.get(SiteSetting, SETTINGS_KEY)
-    if row is None:
-        session.add(SiteSetting(key=SETTINGS_KEY, value=values))
-    else:
-        row.value = values
+    set_value(session, SETTINGS_KEY, {**(_settings_row(session) if values is None else values),
+                                      GENERATION: uuid.uuid4().hex})
 
 
 # --- what triage reads, cached ---------------------------------------------------------------
@@ -477,10 +472,9 @@ def _model_prediction(model: classifier.ModelRef, text: str) -> classifier.Predi
 
 def decide(session: Session, *, text: str, channel: str, customer: Customer | CustomerRef | None,
            custom_fields: dict[str, Any] | None = None, given: Given = Given(),
-           ticket_id: int | None = None, created_at: datetime | None = None,
-           config: Configuration | None = None, recent: int | None = None) -> Decision:
+           config: Configuration | None = None, recent: int = 0) -> Decision:
     """Everything triage concludes about a text, without changing anything (`recent`: the
-    customer's other requests within the repeat window, when the caller has counted them)."""
+    customer's other requests within the repeat window, as triage counts them)."""
     config = config or configuration(session)
     settings = config.settings
     lang, lang_confidence = detect_language(text)
@@ -499,13 +493,9 @@ def decide(session: Session, *, text: str, channel: str, customer: Customer | Cu
                         category_source="none")
     _decide_category(decision, text, given, config)
     _decide_team(decision, given, config)
-    if recent is None and customer is not None and created_at is not None:
-        recent = tickets.recent_request_count(
-            session, customer.id, since=created_at - timedelta(days=settings.repeat_days),
-            before=created_at, exclude_id=ticket_id or 0)
     found = signals(PriorityInput(terms=facts.terms, negative_score=negative, channel=channel,
                                   is_vip=facts.is_vip, sla_tier=facts.sla_tier,
-                                  recent_requests=recent or 0,
+                                  recent_requests=recent,
                                   repeat_days=settings.repeat_days))
     decision.priority_signals = found
     if outcome.priority is not None:
@@ -822,8 +812,8 @@ def triage_ticket(session: Session, ticket_id: int, *,
                   priority=ticket.priority,
                   assignee_id=ticket.assignee_id, escalation_level=ticket.escalation_level)
     decision = decide(session, text=text, channel=ticket.channel.value, customer=customer,
-                      custom_fields=ticket.custom_fields, given=given, ticket_id=ticket.id,
-                      created_at=ticket.created_at, config=config, recent=opening.recent)
+                      custom_fields=ticket.custom_fields, given=given, config=config,
+                      recent=opening.recent)
     data = explanation(decision)
     choice = _assignment(session, decision, ticket, given)
     roster: AssignmentChoice | None = None  # an agent chosen from the team's roster

@@ -663,20 +663,12 @@ def first_customer_message(session: Session, ticket_id: int) -> Message | None:
     return message
 
 
-# Binds customer_id, since, before and exclude_id.
+# How many other requests the customer opened in [since, before]; binds customer_id, since,
+# before and exclude_id.
 RECENT_REQUESTS = sa.select(sa.func.count()).select_from(Ticket).where(
     Ticket.customer_id == sa.bindparam("customer_id"),
     Ticket.created_at >= sa.bindparam("since"), Ticket.created_at <= sa.bindparam("before"),
     Ticket.id != sa.bindparam("exclude_id"))
-
-
-def recent_request_count(session: Session, customer_id: int, *, since: datetime,
-                         before: datetime, exclude_id: int) -> int:
-    """How many other requests the customer opened in [since, before] (as stored: pending
-    changes of the session are not flushed first)."""
-    return session.connection().scalar(RECENT_REQUESTS, {
-        "customer_id": customer_id, "since": since, "before": before,
-        "exclude_id": exclude_id}) or 0
 
 
 def active_ticket_counts(session: Session, user_ids: Sequence[int]) -> dict[int, int]:
