@@ -469,7 +469,7 @@ class Generator:
             self.ts(closed_at)))
         # The product appends each later text with a leading space to the row the subject
         # created, so a non-empty internal column starts with one.
-        batch.search.append((tid, " ".join(p for p in public if p),
+        batch.search.append((tid, team_id, assignee, " ".join(p for p in public if p),
                              "".join(f" {n}" for n in internal if n)))
 
 
@@ -500,7 +500,8 @@ class SqliteWriter:
         c.executemany(_insert_sql("messages", MESSAGE_COLUMNS), batch.messages)
         c.executemany(_insert_sql("ticket_events", EVENT_COLUMNS), batch.events)
         c.executemany("INSERT INTO ticket_fts(rowid, public, internal) VALUES (?, ?, ?)",
-                      batch.search)
+                      [(tid, public, internal) for tid, _team, _assignee, public, internal
+                       in batch.search])
         c.execute("COMMIT")
 
     def finish(self) -> None:
@@ -536,7 +537,8 @@ class PostgresWriter:
         self._copy("ticket_tags", ("ticket_id", "tag"), batch.tags)
         self._copy("messages", MESSAGE_COLUMNS, batch.messages)
         self._copy("ticket_events", EVENT_COLUMNS, batch.events)
-        self._copy("ticket_search", ("ticket_id", "public_text", "internal_text"), batch.search)
+        self._copy("ticket_search", ("ticket_id", "team_id", "assignee_id", "public_text",
+                                     "internal_text"), batch.search)
         self.conn.commit()
 
     def check_references(self) -> None:

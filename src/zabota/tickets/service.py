@@ -8,7 +8,7 @@ import html
 import json
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple, ParamSpec, cast
 
@@ -16,7 +16,7 @@ import nh3
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, lazyload, selectinload
+from sqlalchemy.orm import Session, aliased, lazyload, selectinload
 
 from zabota.core import outbox
 from zabota.core.clock import SYSTEM_CLOCK, Clock, as_utc
@@ -44,7 +44,7 @@ from zabota.tickets.models import (
     TicketRead,
     TicketTag,
 )
-from zabota.tickets.search import backend_for
+from zabota.tickets.search import Owners, backend_for
 
 log = structlog.get_logger()
 P = ParamSpec("P")
@@ -569,6 +569,7 @@ def _assign(session: Session, ticket: Ticket, agent_id: int | None, *, actor: Ac
         _require_agent(session, agent_id)
     previous = ticket.assignee_id
     ticket.assignee_id = agent_id
+    _owners_changed(session, ticket)
     # A transfer is the responsible person or team changing hands, counted once per action.
     is_transfer = counted and previous is not None and agent_id is not None
     if is_transfer:
@@ -590,12 +591,19 @@ def _change_team(session: Session, ticket: Ticket, team_id: int | None, *, actor
         identity.require_team(session, team_id)
     previous = ticket.team_id
     ticket.team_id = team_id
+    _owners_changed(session, ticket)
     is_transfer = counted and previous is not None and team_id is not None
     if is_transfer:
         ticket.transfers += 1
     _record(session, ticket, "team_changed", actor=actor, at=at, field_name="team_id",
             from_value=previous, to_value=team_id, reason=reason, data={"transfer": is_transfer})
     return previous
+
+
+def _owners_changed(session: Session, ticket: Ticket) -> None:
+    # The search index keeps the team and assignee beside the terms (PostgreSQL, ADR 010).
+    backend_for(session).owners_changed(session, ticket.id, team_id=ticket.team_id,
+                                        assignee_id=ticket.assignee_id)
 
 
 def assign_ticket(session: Session, ticket_id: int, agent_id: int | None, *, actor: Actor,
@@ -943,27 +951,33 @@ def _filtered(query: sa.Select[Any], flt: TicketFilter, *, actor: Actor,
     return query.where(*conditions)
 
 
-FEW_MATCHES = 200
+def _include_internal(actor: Actor) -> bool:
+    return actor.can(Permission.WORK_TICKETS)  # staff search internal notes too
 
 
 def _matching_text(session: Session, q: str, *, actor: Actor) -> sa.ColumnElement[bool]:
     """Tickets whose text has every term of the query.
 
-    Given the matches as a sub-select, the database walks the list in its sort order and
-    probes the index ticket by ticket: quick when a term is common, but a query matching a
-    handful of tickets (an order number, a name, a typo) reads every visible ticket, seconds
-    at a million. So a query with few matches is answered from their ids instead.
+    Two ways to the newest matches, and the cheaper one depends on how many there are: walk
+    the list in its sort order and test ticket by ticket (quick when a term is common), or
+    take the matches from the index and sort them (quick when they are few: walking would
+    read every visible ticket for an order number, seconds at a million). So the matches the
+    actor may see are read first, up to the backend's `few_matches`; only more than that
+    makes the list walk. (`list_tickets` first tries the page's first tickets, ADR 010.)
     """
-    matching = backend_for(session).matching_ids(
-        q, include_internal=actor.can(Permission.WORK_TICKETS))
+    backend = backend_for(session)
+    include_internal = _include_internal(actor)
+    owners = Owners(actor.team_ids, actor.id) if (
+        actor.is_staff and not actor.sees_everything) else None
+    matching = backend.matching_ids(q, include_internal=include_internal, owners=owners)
     if matching is None:
         return sa.false()
-    few = session.scalars(matching.limit(FEW_MATCHES + 1)).all()
+    few = session.scalars(matching.limit(backend.few_matches + 1)).all()
     if not few:
         return sa.false()  # a constant the planner folds; an empty IN may still scan
-    if len(few) <= FEW_MATCHES:
-        return Ticket.id.in_(few)
-    return Ticket.id.in_(matching)
+    if len(few) <= backend.few_matches:
+        return backend.listed(Ticket.id, few)
+    return backend.ticket_matches(Ticket.id, q, include_internal=include_internal)
 
 
 def count_tickets(session: Session, flt: TicketFilter, *, actor: Actor, cap: int = 1000) -> int:
@@ -1000,21 +1014,47 @@ def list_tickets(
     if column is None:
         raise field_error("sort", _("Sort by one of: {options}").format(
             options=", ".join(f"{k}, -{k}" for k in SORTS)))
-    query = _filtered(sa.select(Ticket), flt, actor=actor, session=session)
-    if cursor:
-        value, last_id = decode_cursor(cursor, sort=key)
-        position = sa.tuple_(column, Ticket.id)
-        bound = sa.tuple_(sa.literal(value, column.type), sa.literal(last_id))
-        query = query.where(position < bound if descending else position > bound)
+    bound = decode_cursor(cursor, sort=key) if cursor else None
     order = (column.desc(), Ticket.id.desc()) if descending else (column.asc(), Ticket.id.asc())
-    rows = session.scalars(query.order_by(*order).limit(limit + 1)
-                           .options(selectinload(Ticket.tag_rows))).all()
+
+    def page(of: TicketFilter) -> sa.Select[tuple[Ticket]]:
+        query = _filtered(sa.select(Ticket), of, actor=actor, session=session)
+        if bound is not None:
+            position = sa.tuple_(column, Ticket.id)
+            after = sa.tuple_(sa.literal(bound[0], column.type), sa.literal(bound[1]))
+            query = query.where(position < after if descending else position > after)
+        return query.order_by(*order)
+
+    window = backend_for(session).walk_window if flt.q else 0
+    rows = _matches_among(session, page(replace(flt, q=None)).limit(window), flt.q or "",
+                          actor=actor, key=key, descending=descending,
+                          wanted=limit + 1) if window else None
+    if rows is None:
+        rows = session.scalars(page(flt).limit(limit + 1)
+                               .options(selectinload(Ticket.tag_rows))).all()
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
         next_cursor = encode_cursor([getattr(last, key), last.id])
     return rows, next_cursor
+
+
+def _matches_among(session: Session, newest: sa.Select[tuple[Ticket]], q: str, *,
+                   actor: Actor, key: str, descending: bool,
+                   wanted: int) -> Sequence[Ticket] | None:
+    """The first `wanted` matches of a page, if the page's first tickets (`newest`, a bounded
+    slice of the list) hold that many; None otherwise. Testing a few hundred tickets costs
+    a few milliseconds, and a common term is answered here without reading its matches from
+    the index at all (tens of milliseconds for a term in a fifth of a million tickets)."""
+    shown = aliased(Ticket, newest.subquery())
+    column = getattr(shown, key)
+    order = (column.desc(), shown.id.desc()) if descending else (column.asc(), shown.id.asc())
+    test = backend_for(session).ticket_matches(shown.id, q,
+                                               include_internal=_include_internal(actor))
+    rows = session.scalars(sa.select(shown).where(test).order_by(*order).limit(wanted)
+                           .options(selectinload(shown.tag_rows))).all()
+    return rows if len(rows) == wanted else None
 
 
 def export_changes(
