@@ -112,3 +112,21 @@ def test_api_rate_limit_per_token(app_client, settings, staff):
     settings.api_rate_limit_per_minute = 2
     codes = [app_client.get("/api/v1/tickets", headers=staff).status_code for _ in range(3)]
     assert codes == [200, 200, 429]
+
+
+def test_null_for_a_field_that_cannot_be_cleared_is_a_field_error(
+        app_client, staff, make_ticket, session):
+    ticket = make_ticket()
+    session.commit()
+    patched = app_client.patch(f"/api/v1/tickets/{ticket.id}",
+                               headers={**staff, "Accept-Language": "ru"},
+                               json={"status": None, "priority": None, "team_id": None})
+    assert patched.status_code == 422
+    assert {(e["field"], e["message"]) for e in patched.json()["errors"]} == {
+        ("status", "Поле не может быть пустым"), ("priority", "Поле не может быть пустым")}
+    bulk = app_client.post("/api/v1/tickets/bulk", headers={**staff, "Accept-Language": "en"},
+                           json={"ticket_ids": [ticket.id, 2**63], "changes": {"priority": None}})
+    assert bulk.status_code == 422
+    assert {e["field"] for e in bulk.json()["errors"]} == {"ticket_ids.1", "changes.priority"}
+    session.refresh(ticket)
+    assert ticket.status.value == "new" and ticket.priority.value == "normal"

@@ -5,17 +5,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from zabota.identity.schemas import CustomerInline
 from zabota.tickets.models import AuthorKind, Channel, FieldType, Priority, Status
 
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
+# Ids a client sends, bounded by their columns: beyond, the database refuses the number
+# itself (an error 500) instead of finding nothing (a clear 404 or 422).
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]  # tickets, customers, attachments
+StaffId = Annotated[int, Field(ge=1, le=2**31 - 1)]  # teams, users
 Tag = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _not_null(value: Any) -> Any:
+    # Omitted means "leave it"; an explicit null would mean "clear it", which these fields
+    # (status, priority, subject) cannot be.
+    if value is None:
+        raise ValueError("not_null")
+    return value
 
 
 class Out(BaseModel):
@@ -27,7 +39,7 @@ class MessageIn(In):
     html: Annotated[str, Field(max_length=500_000)] | None = None
     is_internal: bool = False
     external_id: Annotated[str, Field(min_length=1, max_length=255)] | None = None
-    attachment_ids: Annotated[list[int], Field(max_length=20)] = []
+    attachment_ids: Annotated[list[RowId], Field(max_length=20)] = []
 
     @model_validator(mode="after")
     def has_content(self) -> MessageIn:
@@ -40,11 +52,11 @@ class TicketCreate(In):
     subject: Annotated[str, Field(min_length=1, max_length=300)]
     message: MessageIn
     customer: CustomerInline | None = None
-    customer_id: int | None = None
+    customer_id: RowId | None = None
     channel: Channel = Channel.API
     priority: Priority = Priority.NORMAL
-    team_id: int | None = None
-    assignee_id: int | None = None
+    team_id: StaffId | None = None
+    assignee_id: StaffId | None = None
     category: Annotated[str, Field(max_length=100)] | None = None
     language: Annotated[str, Field(max_length=8)] | None = None
     tags: Annotated[list[Tag], Field(max_length=50)] = []
@@ -55,13 +67,15 @@ class TicketUpdate(In):
     subject: Annotated[str, Field(min_length=1, max_length=300)] | None = None
     status: Status | None = None
     priority: Priority | None = None
-    team_id: int | None = None
-    assignee_id: int | None = None
+    team_id: StaffId | None = None
+    assignee_id: StaffId | None = None
     category: Annotated[str, Field(max_length=100)] | None = None
     language: Annotated[str, Field(max_length=8)] | None = None
     tags: Annotated[list[Tag], Field(max_length=50)] | None = None
     custom_fields: dict[str, Any] | None = None
     reason: Reason | None = None
+
+    _present = field_validator("subject", "status", "priority")(_not_null)
 
     def changes(self) -> dict[str, Any]:
         """Only what the client sent; `null` for team or assignee means "clear it"."""
@@ -69,13 +83,13 @@ class TicketUpdate(In):
 
 
 class AssignIn(In):
-    agent_id: int | None
+    agent_id: StaffId | None
     reason: Reason | None = None
 
 
 class TransferIn(In):
-    team_id: int | None = None
-    agent_id: int | None = None
+    team_id: StaffId | None = None
+    agent_id: StaffId | None = None
     reason: Reason
 
 
@@ -84,22 +98,24 @@ class EscalateIn(In):
 
 
 class MergeIn(In):
-    source_id: int
+    source_id: RowId
     reason: Reason | None = None
 
 
 class BulkChanges(In):
     status: Status | None = None
     priority: Priority | None = None
-    team_id: int | None = None
-    assignee_id: int | None = None
+    team_id: StaffId | None = None
+    assignee_id: StaffId | None = None
     category: Annotated[str, Field(max_length=100)] | None = None
     add_tags: list[Tag] | None = None
     remove_tags: list[Tag] | None = None
 
+    _present = field_validator("status", "priority")(_not_null)
+
 
 class BulkIn(In):
-    ticket_ids: Annotated[list[int], Field(min_length=1, max_length=500)]
+    ticket_ids: Annotated[list[RowId], Field(min_length=1, max_length=500)]
     changes: BulkChanges
     reason: Reason | None = None
 

@@ -100,6 +100,8 @@ def field_message(error: dict[str, Any]) -> str:
         return _("Give at least one contact: e-mail, phone or another id")
     if kind == "value_error" and reason.endswith("empty_message"):
         return _("The message is empty")
+    if kind == "value_error" and reason.endswith("not_null"):
+        return _("This field cannot be empty")
     if kind == "value_error" and "email" in reason.lower():
         return _("Enter a valid e-mail address")
     messages = {
