@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     ]
 
     api_rate_limit_per_minute: int = Field(default=6000, gt=0)
+    # How long a process trusts a bearer token it has checked (docs/admin.md); 0: always read.
+    token_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     login_rate_limit_per_minute: int = Field(default=10, gt=0)
     access_token_ttl_hours: int = Field(default=12, gt=0)
 

@@ -178,6 +178,12 @@ _TEAM_IDS = sa.select(team_members.c.team_id).where(team_members.c.user_id == sa
 
 
 def actor_for_token(session: Session, token: str, *, clock: Clock = SYSTEM_CLOCK) -> Actor:
+    return token_actor(session, token, clock=clock)[0]
+
+
+def token_actor(session: Session, token: str, *,
+                clock: Clock = SYSTEM_CLOCK) -> tuple[Actor, datetime | None]:
+    """The token's owner as an actor, and when the token expires (None: never)."""
     if not token.startswith(TOKEN_PREFIX):
         raise errors.InvalidToken()
     connection = session.connection()
@@ -192,11 +198,11 @@ def actor_for_token(session: Session, token: str, *, clock: Clock = SYSTEM_CLOCK
         team_ids = frozenset(connection.scalars(_TEAM_IDS, {"id": row.user_id}))
         return Actor(kind="user", id=row.user_id, name=row.name, role=row.role,
                      team_ids=team_ids, language=row.language, timezone=row.timezone,
-                     token_id=row.id)
+                     token_id=row.id), row.expires_at
     customer = session.get(Customer, row.customer_id) if row.customer_id else None
     if customer is None or customer.merged_into_id is not None:
         raise errors.InvalidToken()
-    return actor_for_customer(customer, token_id=row.id)
+    return actor_for_customer(customer, token_id=row.id), row.expires_at
 
 
 def actor_for_user(user: User, *, token_id: int | None = None) -> Actor:

@@ -18,8 +18,9 @@ from zabota.core.i18n import pick_language, set_language
 from zabota.core.presence import make_presence
 from zabota.core.ratelimit import make_rate_limiter
 from zabota.core.settings import Settings, get_settings
+from zabota.identity import actor_cache
 from zabota.web import chat, ops, problems, ui
-from zabota.web.api.v1 import router as api_v1
+from zabota.web.api import v1 as api_v1
 
 
 class LanguageAndMetrics:
@@ -97,12 +98,16 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.database = database
     app.state.rate_limiter = make_rate_limiter(settings.redis_url)
+    app.state.actor_cache = actor_cache.register(
+        actor_cache.ActorCache(settings.token_cache_seconds))
     app.state.presence = make_presence(settings.redis_url)
     settings.resolved_secret_key()
     problems.install(app)
     app.include_router(ops.router)
-    app.include_router(api_v1, prefix="/api/v1")
-    app.include_router(ui.router)
+    for router in api_v1.ROUTERS:
+        app.include_router(router, prefix="/api/v1")
+    for router in ui.ROUTERS:
+        app.include_router(router, include_in_schema=False)
     app.include_router(chat.router)
     app.mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")
     app.add_middleware(LanguageAndMetrics, default_language=settings.default_language)

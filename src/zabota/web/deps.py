@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -15,6 +16,7 @@ from zabota.core.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from zabota.core.settings import Settings
 from zabota.identity import errors as identity_errors
 from zabota.identity import service as identity
+from zabota.identity.actor_cache import ActorCache
 from zabota.identity.permissions import Actor
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -58,19 +60,27 @@ def _bearer(request: Request) -> str:
 async def current_actor(request: Request) -> Actor:
     """The bearer token's owner; counts the request against the token's rate limit."""
     token = _bearer(request)
-    database: Database = request.app.state.database
-
-    def load() -> Actor:
-        with database.read_sessions() as session:
-            return identity.actor_for_token(session, token)
-
-    actor = await run_in_threadpool(load)
+    cache: ActorCache = request.app.state.actor_cache
+    actor = cache.get(token) or await _load_actor(request, cache, token)
     settings: Settings = request.app.state.settings
     limiter(request).hit(f"token:{actor.token_id}", limit=settings.api_rate_limit_per_minute)
     if not request.state.explicit_language:
         # Set here, in the request's task, so the endpoint's thread inherits it.
         request.state.language = actor.language
         set_language(actor.language)
+    return actor
+
+
+async def _load_actor(request: Request, cache: ActorCache, token: str) -> Actor:
+    database: Database = request.app.state.database
+    generation = cache.generation
+
+    def load() -> tuple[Actor, datetime | None]:
+        with database.read_sessions() as session:
+            return identity.token_actor(session, token)
+
+    actor, expires_at = await run_in_threadpool(load)
+    cache.put(token, actor, expires_at=expires_at, generation=generation)
     return actor
 
 

@@ -17,9 +17,9 @@ from zabota.web.ui import (
 )
 from zabota.web.ui.common import STATIC_DIR, LoginRequired
 
-router = APIRouter(include_in_schema=False)
-for module in (auth, help, kb, agent, portal, admin, admin_channels, portal_auth, profile, routing,
-               bot_admin):
-    router.include_router(module.router)
+# Each included in the app on its own, as the API's routers are (zabota.web.api.v1).
+ROUTERS: tuple[APIRouter, ...] = tuple(
+    module.router for module in (auth, help, kb, agent, portal, admin, admin_channels,
+                                 portal_auth, profile, routing, bot_admin))
 
-__all__ = ["STATIC_DIR", "LoginRequired", "router"]
+__all__ = ["ROUTERS", "STATIC_DIR", "LoginRequired"]
