@@ -28,3 +28,61 @@ def test_search_index_exists(database):
     with database.engine.connect() as conn:
         tables = set(sa.inspect(conn).get_table_names())
     assert tables & SEARCH_TABLES
+
+
+def test_postgresql_search_without_btree_gin_keeps_plain_term_indexes():
+    # A managed PostgreSQL may refuse CREATE EXTENSION: the schema must still migrate, and
+    # search (with the owners columns, unindexed) must still work (ADR 010).
+    from tests.conftest import postgres_url
+    from zabota.core.db import Database
+    from zabota.core.migrate import upgrade
+    from zabota.identity.models import IdentityKind
+    from zabota.identity.permissions import SYSTEM
+    from zabota.tickets import service as tickets
+
+    url = postgres_url(f"zabota_test_no_ext_{_worker()}")
+    name = url.rsplit("/", 1)[1]
+    owner = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    role = f"zabota_limited_{_worker()}"
+    with owner.connect() as conn:
+        conn.execute(sa.text(f'DROP ROLE IF EXISTS "{role}"'))
+        conn.execute(sa.text(f'CREATE ROLE "{role}" LOGIN'))
+        conn.execute(sa.text(f'GRANT USAGE, CREATE ON SCHEMA public TO "{role}"'))
+        conn.execute(sa.text(f'REVOKE CREATE ON DATABASE "{name}" FROM PUBLIC'))
+    limited = url.replace("postgres@", f"{role}@")
+    try:
+        upgrade(limited)
+        with owner.connect() as conn:
+            indexes = set(conn.scalars(sa.text(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'ticket_search'")))
+            extensions = set(conn.scalars(sa.text("SELECT extname FROM pg_extension")))
+        assert "btree_gin" not in extensions
+        assert {"ix_ticket_search_public", "ix_ticket_search_internal"} <= indexes
+        assert "ix_ticket_search_terms" not in indexes
+        database = Database(limited)
+        try:
+            with database.session_scope() as session:
+                ticket = tickets.create_ticket(
+                    session, actor=SYSTEM, subject="Сбой транзакции",
+                    message=tickets.NewMessage(text="Платёж не прошёл"),
+                    customer_identities=[(IdentityKind.EMAIL, "a@example.org")])
+                found, _cursor = tickets.list_tickets(
+                    session, tickets.TicketFilter(q="транзакция"), actor=SYSTEM)
+                assert [t.id for t in found] == [ticket.id]
+        finally:
+            database.dispose()
+    finally:
+        with owner.connect() as conn:
+            conn.execute(sa.text(f'DROP OWNED BY "{role}"'))
+        owner.dispose()
+        admin = sa.create_engine(url.rsplit("/", 1)[0] + "/test", isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(sa.text(f'DROP ROLE IF EXISTS "{role}"'))
+        admin.dispose()
+
+
+def _worker() -> str:
+    import os
+
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
