@@ -6,12 +6,20 @@ import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    InstanceState,
+    Mapper,
+    Session,
+    make_transient_to_detached,
+    sessionmaker,
+)
+from sqlalchemy.orm.attributes import set_committed_value
 
 from zabota.core.clock import as_utc
 
@@ -141,6 +149,40 @@ def keep(session: Session, obj: T) -> T:
     read twice in one unit of work (a team by the router, then by the transfer, then by the
     explanation) is queried again once the first reader let go of it."""
     session.info.setdefault("kept", []).append(obj)
+    return obj
+
+
+_INSERTS: dict[type[Any], tuple[Any, tuple[tuple[str, str], ...]]] = {}
+
+
+def insert_now(session: Session, obj: T, **loaded: object) -> T:
+    """Write a new object with one `INSERT … RETURNING` and put it in the session as a row
+    already written, instead of leaving it to the unit of work.
+
+    For rows written once on a busy path (a new ticket, its new customer): flushing one
+    object costs the unit of work 6–8 times what the INSERT itself does (a customer with its
+    e-mail identity: 330 µs against 45 µs on SQLite). The object gets every column as
+    stored (defaults included); `loaded` sets relationships whose contents are known (an
+    empty list for a new parent), so reading them needs no query. No flush events fire for
+    it: use this only for objects no session hook watches."""
+    cls = type(obj)
+    cached = _INSERTS.get(cls)
+    if cached is None:
+        mapper: Mapper[Any] = sa.inspect(cls)  # type: ignore[assignment]
+        table = cast(sa.Table, mapper.local_table)
+        pairs = tuple((prop.key, prop.columns[0].key) for prop in mapper.column_attrs)
+        statement = sa.insert(table).returning(*(table.c[column] for _attr, column in pairs))
+        cached = _INSERTS[cls] = (statement, pairs)
+    statement, pairs = cached
+    state: InstanceState[Any] = sa.inspect(obj)  # type: ignore[assignment]
+    values = {column: state.dict[attr] for attr, column in pairs if attr in state.dict}
+    row = session.connection().execute(statement, values).one()
+    for (attr, _column), value in zip(pairs, row, strict=True):
+        set_committed_value(obj, attr, value)
+    for name, value in loaded.items():
+        set_committed_value(obj, name, value)
+    make_transient_to_detached(obj)
+    session.add(obj)
     return obj
 
 

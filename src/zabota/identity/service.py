@@ -17,9 +17,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from zabota.core.clock import SYSTEM_CLOCK, Clock, as_utc
-from zabota.core.db import keep, race_guard
+from zabota.core.db import insert_now, keep, race_guard
 from zabota.core.errors import InvalidInput, field_error
 from zabota.core.i18n import _
 from zabota.identity import errors
@@ -532,10 +533,11 @@ def _create_customer(
     if customer.organization_id is None and email:
         domain = email.rpartition("@")[2]
         customer.organization_id = session.scalar(_ORGANIZATION_OF_DOMAIN, {"domain": domain})
-    customer.identities = [ChannelIdentity(kind=kind, value=value, created_at=customer.created_at)
-                           for kind, value in identities]
-    session.add(customer)
-    session.flush()
+    insert_now(session, customer)  # a new customer comes with nearly every new request
+    set_committed_value(customer, "identities", [
+        insert_now(session, ChannelIdentity(customer_id=customer.id, kind=kind, value=value,
+                                            created_at=customer.created_at), customer=customer)
+        for kind, value in identities])
     log.info("identity.customer_created", customer_id=customer.id)
     return customer
 

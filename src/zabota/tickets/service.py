@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, aliased, lazyload, selectinload
 
 from zabota.core import outbox
 from zabota.core.clock import SYSTEM_CLOCK, Clock, as_utc
-from zabota.core.db import is_sqlite, race_guard
+from zabota.core.db import insert_now, is_sqlite, race_guard
 from zabota.core.errors import Forbidden, ZabotaError, field_error
 from zabota.core.i18n import _
 from zabota.identity import service as identity
@@ -125,7 +125,8 @@ def _record(
         session.connection().execute(_EVENTS_INSERT, row)
     else:
         batch.append(row)
-    ticket.updated_at = at
+    if ticket.updated_at != at:  # a new ticket has it already: no UPDATE to flush
+        ticket.updated_at = at
 
 
 _EVENTS_INSERT = sa.insert(cast(sa.Table, TicketEvent.__table__))
@@ -222,9 +223,10 @@ def open_ticket(
         custom_fields=_validated_fields(session, custom_fields or {}),
         created_at=now, updated_at=now,
     )
-    ticket.tag_rows = [TicketTag(tag=tag) for tag in _clean_tags(tags)]
-    session.add(ticket)
-    session.flush()
+    insert_now(session, ticket, tag_rows=[])  # see insert_now: no unit of work for it
+    ticket_tags = _clean_tags(tags)
+    if ticket_tags:
+        ticket.tag_rows = [TicketTag(tag=tag) for tag in ticket_tags]
     _record(session, ticket, "created", actor=actor, at=now, data={
         "status": ticket.status.value, "priority": ticket.priority.value,
         "channel": channel.value, "team_id": team_id, "assignee_id": assignee_id,
@@ -323,13 +325,11 @@ def _insert_message(
         external_id=external_id, account_id=account_id, meta=meta or {}, created_at=at,
     )
     if external_id is None:
-        session.add(msg)  # no external id, no unique key to race on: no savepoint needed
-        session.flush()
+        _write_message(session, msg)  # no external id, no unique key to race on
     else:
         try:
             with race_guard(session):
-                session.add(msg)
-                session.flush()
+                _write_message(session, msg)
         except IntegrityError:
             # The same delivery raced us here; the stored one wins, nothing is doubled.
             existing = session.scalar(sa.select(Message).where(
@@ -348,6 +348,17 @@ def _insert_message(
     if index:
         backend_for(session).add(session, ticket.id, plain, internal=is_internal)
     return msg
+
+
+def _write_message(session: Session, msg: Message) -> None:
+    # A customer's message is written straight away (insert_now): it comes with nearly
+    # every new request, and no session hook watches it (the chat's live feed watches
+    # agents' and the bot's replies, which go through the unit of work).
+    if msg.author_kind == AuthorKind.CUSTOMER:
+        insert_now(session, msg, attachments=[])
+    else:
+        session.add(msg)
+        session.flush()
 
 
 def _on_customer_message(session: Session, ticket: Ticket, *, actor: Actor,
