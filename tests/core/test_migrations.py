@@ -33,17 +33,17 @@ def test_search_index_exists(database):
 def test_postgresql_search_without_btree_gin_keeps_plain_term_indexes():
     # A managed PostgreSQL may refuse CREATE EXTENSION: the schema must still migrate, and
     # search (with the owners columns, unindexed) must still work (ADR 010).
-    from tests.conftest import postgres_url
+    from tests.conftest import _worker_suffix, postgres_url
     from zabota.core.db import Database
     from zabota.core.migrate import upgrade
     from zabota.identity.models import IdentityKind
     from zabota.identity.permissions import SYSTEM
     from zabota.tickets import service as tickets
 
-    url = postgres_url(f"zabota_test_no_ext_{_worker()}")
+    url = postgres_url(f"zabota_test_no_ext_{_worker_suffix()}")
     name = url.rsplit("/", 1)[1]
     owner = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    role = f"zabota_limited_{_worker()}"
+    role = f"zabota_limited_{_worker_suffix()}"
     with owner.connect() as conn:
         conn.execute(sa.text(f'DROP ROLE IF EXISTS "{role}"'))
         conn.execute(sa.text(f'CREATE ROLE "{role}" LOGIN'))
@@ -80,9 +80,3 @@ def test_postgresql_search_without_btree_gin_keeps_plain_term_indexes():
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             conn.execute(sa.text(f'DROP ROLE IF EXISTS "{role}"'))
         admin.dispose()
-
-
-def _worker() -> str:
-    import os
-
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")

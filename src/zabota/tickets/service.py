@@ -131,6 +131,7 @@ def _record(
 
 _EVENTS_INSERT = sa.insert(cast(sa.Table, TicketEvent.__table__))
 _EVENT_BATCH = "tickets.event_batch"
+_OWNERS_BATCH = "tickets.owners_batch"
 
 
 @contextmanager
@@ -141,14 +142,17 @@ def one_write(session: Session) -> Iterator[None]:
         yield
         return
     batch: list[dict[str, Any]] = []
-    session.info[_EVENT_BATCH] = batch
+    owners: dict[int, Ticket] = {}  # tickets whose team or assignee changed
+    session.info[_EVENT_BATCH], session.info[_OWNERS_BATCH] = batch, owners
     try:
         with session.no_autoflush:
             yield
     finally:
-        del session.info[_EVENT_BATCH]
+        del session.info[_EVENT_BATCH], session.info[_OWNERS_BATCH]
     if batch:
         session.connection().execute(_EVENTS_INSERT, batch)
+    for ticket in owners.values():  # once per ticket, however many of the two changed
+        _write_owners(session, ticket)
 
 
 # --- create -----------------------------------------------------------------------------
@@ -612,7 +616,16 @@ def _change_team(session: Session, ticket: Ticket, team_id: int | None, *, actor
 
 
 def _owners_changed(session: Session, ticket: Ticket) -> None:
-    # The search index keeps the team and assignee beside the terms (PostgreSQL, ADR 010).
+    # The search index keeps the team and assignee beside the terms (PostgreSQL, ADR 010);
+    # inside `one_write` the block's end writes them, once.
+    pending = session.info.get(_OWNERS_BATCH)
+    if pending is None:
+        _write_owners(session, ticket)
+    else:
+        pending[ticket.id] = ticket
+
+
+def _write_owners(session: Session, ticket: Ticket) -> None:
     backend_for(session).owners_changed(session, ticket.id, team_id=ticket.team_id,
                                         assignee_id=ticket.assignee_id)
 
