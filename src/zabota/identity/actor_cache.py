@@ -51,7 +51,7 @@ class ActorCache:
             generation: int) -> None:
         """Remember `actor`, read when the cache was at `generation`: if a change was
         committed since, the read may predate it, and nothing is kept."""
-        if self.ttl <= 0 or generation != self.generation:
+        if generation != self.generation:
             return
         seconds = self.ttl
         if expires_at is not None:
