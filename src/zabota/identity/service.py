@@ -8,6 +8,7 @@ import re
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import cast
 from zoneinfo import available_timezones
 
 import pyotp
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session, lazyload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from zabota.core.clock import SYSTEM_CLOCK, Clock, as_utc
-from zabota.core.db import insert_now, keep, race_guard
+from zabota.core.db import insert_now, keep, race_guard, scalar_now
 from zabota.core.errors import InvalidInput, field_error
 from zabota.core.i18n import _
 from zabota.identity import errors
@@ -384,7 +385,7 @@ def _escalation_reaches(session: Session, start: Team, team_id: int) -> bool:
 
 def require_team(session: Session, team_id: int) -> None:
     """Refuse an id that is not a team's (reads the id only: no team is loaded)."""
-    if session.scalar(_TEAM_ID, {"id": team_id}) is None:
+    if scalar_now(session, _TEAM_ID, {"id": team_id}) is None:
         raise errors.TeamNotFound(errors=[{"field": "team_id",
                                            "message": _(errors.TeamNotFound.title)}])
 
@@ -473,21 +474,22 @@ def normalize_identity(kind: IdentityKind, value: str) -> str:
 
 # Built once: every inbound message asks these, and building a statement (and its cache key)
 # costs more than SQLite takes to run it.
-_BY_IDENTITY = (
-    sa.select(Customer).join(ChannelIdentity)
-    .where(ChannelIdentity.kind == sa.bindparam("kind"),
-           ChannelIdentity.value == sa.bindparam("value"))
-    .options(lazyload(Customer.identities)))  # most callers need the person, not the list
-_OWNER = sa.select(ChannelIdentity.customer_id).where(
-    ChannelIdentity.kind == sa.bindparam("kind"), ChannelIdentity.value == sa.bindparam("value"))
-_ORGANIZATION_OF_DOMAIN = sa.select(Organization.id).where(
-    Organization.domain == sa.bindparam("domain")).limit(1)
-_TEAM_ID = sa.select(Team.id).where(Team.id == sa.bindparam("id"))
+# Read on every new request: plain table columns through `scalar_now`, past the ORM layer.
+_identities = cast(sa.Table, ChannelIdentity.__table__)
+_organizations = cast(sa.Table, Organization.__table__)
+_teams = cast(sa.Table, Team.__table__)
+_OWNER = sa.select(_identities.c.customer_id).where(
+    _identities.c.kind == sa.bindparam("kind"), _identities.c.value == sa.bindparam("value"))
+_ORGANIZATION_OF_DOMAIN = sa.select(_organizations.c.id).where(
+    _organizations.c.domain == sa.bindparam("domain")).limit(1)
+_TEAM_ID = sa.select(_teams.c.id).where(_teams.c.id == sa.bindparam("id"))
+_PERSON_ONLY = (lazyload(Customer.identities),)  # most callers need the person, not the list
 
 
 def find_customer_by_identity(session: Session, kind: IdentityKind, value: str) -> Customer | None:
     value = normalize_identity(kind, value)
-    customer = session.scalar(_BY_IDENTITY, {"kind": kind, "value": value})
+    owner = scalar_now(session, _OWNER, {"kind": kind, "value": value})
+    customer = None if owner is None else session.get(Customer, owner, options=_PERSON_ONLY)
     while customer is not None and customer.merged_into_id is not None:
         customer = session.get(Customer, customer.merged_into_id)
     return customer
@@ -532,7 +534,8 @@ def _create_customer(
         customer.password_hash = hash_password(str(password))
     if customer.organization_id is None and email:
         domain = email.rpartition("@")[2]
-        customer.organization_id = session.scalar(_ORGANIZATION_OF_DOMAIN, {"domain": domain})
+        customer.organization_id = scalar_now(session, _ORGANIZATION_OF_DOMAIN,
+                                              {"domain": domain})
     insert_now(session, customer)  # a new customer comes with nearly every new request
     set_committed_value(customer, "identities", [
         insert_now(session, ChannelIdentity(customer_id=customer.id, kind=kind, value=value,
@@ -544,7 +547,7 @@ def _create_customer(
 
 def _attach_identity(session: Session, customer: Customer, kind: IdentityKind, value: str,
                      *, clock: Clock) -> None:
-    owner = session.scalar(_OWNER, {"kind": kind, "value": value})
+    owner = scalar_now(session, _OWNER, {"kind": kind, "value": value})
     if owner is None:
         session.add(ChannelIdentity(customer_id=customer.id, kind=kind, value=value,
                                     created_at=clock.now()))
