@@ -13,8 +13,9 @@ from zabota.ml.text import terms, tokens
 # fraction numbers, runs of punctuation, smileys, "yahoo!", other scripts and symbols.
 PIECES = ["заказ", "Сбой", "ёлка", "order", "Yahoo", "yahoo", "12", "3", "café", "Δ", "😀",
           "-", "—", "–", "_", ".", ",", "!", "?", ":", ";", "/", "\\", "(", ")", "«", "»",
-          '"', "'", "...", ":)", "%", "№", "@", "#"]
-SPACES = ["", "", "", " ", "  ", "\n", "\t"]
+          '"', "'", "...", ":)", "%", "№", "@", "#", "+", "$", "“", "”", "„", "{", "}", "[",
+          "]", "=", "*"]
+SPACES = ["", "", "", " ", "  ", "\n", "\t", "\xa0", "\u2028", "\x1c"]
 
 
 @settings(max_examples=600, deadline=None)
