@@ -11,7 +11,9 @@ from zabota.ml.artefacts import ModelIntegrityError, load_model, save_model
 from zabota.ml.evaluation import read_labelled
 from zabota.ml.pipeline import (
     CANDIDATES,
+    CandidateScore,
     build_baseline_pipeline,
+    choose,
     fit_quietly,
     top_features,
     train_text_classifier,
@@ -70,6 +72,14 @@ def test_model_selection_runs_on_a_stratified_sample(intents):
     (texts, labels), _ = intents
     model = train_text_classifier(texts, labels, max_selection_rows=24)
     assert (model.selection_rows, model.rows) == (24, 40)
+
+
+def test_a_cheaper_candidate_within_the_fold_noise_is_kept_unless_asked_for_the_best():
+    slow, fast = CandidateScore("slow", 0.90, 0.02, 50.0), CandidateScore("fast", 0.89, 0.01, 5.0)
+    assert choose([slow, fast]).name == "fast"
+    assert choose([slow, fast], prefer_cheaper=False).name == "slow"
+    beyond = CandidateScore("fast", 0.85, 0.01, 5.0)
+    assert choose([slow, beyond]).name == "slow"
 
 
 def test_training_refuses_a_label_with_a_single_row():

@@ -403,8 +403,8 @@ def train_text_classifier(
         scores = select_candidate(sample, sample_labels, candidates=candidates, limits=limits)
     else:
         scores = [CandidateScore(candidates[0].name, float("nan"), float("nan"), 0.0)]
-    chosen = next(c for c in candidates
-                  if c.name == choose(scores, prefer_cheaper=prefer_cheaper).name)
+    best = choose(scores, prefer_cheaper=prefer_cheaper).name
+    chosen = next(c for c in candidates if c.name == best)
     features = build_features(limits, n_jobs=_jobs(len(y)))
     x = features.fit_transform(docs).tocsr()
     features.set_params(n_jobs=None)
