@@ -59,4 +59,4 @@ def run_idempotent(
             if stored is None:
                 raise
     return _Answer(stored.response, stored.status_code,
-                        headers={"Idempotent-Replayed": "true"})
+                   headers={"Idempotent-Replayed": "true"})
