@@ -59,17 +59,18 @@ _DIGIT = re.compile(r"\d").match
 def tokens(text: str) -> list[str]:
     """razdel's tokens of a text (`razdel.tokenize`), simple chunks split without it."""
     chunks = text.split()
+    splits = [_split_simple(chunks, i) for i in range(len(chunks))]
     out: list[str] = []
     spans: list[tuple[int, int]] | None = None
     i, count = 0, len(chunks)
     while i < count:
-        split = _split_simple(chunks, i)
+        split = splits[i]
         if split is not None:
             out += split
             i += 1
             continue
         end = i + 1  # a run of chunks that need razdel's rules
-        while end < count and _split_simple(chunks, end) is None:
+        while end < count and splits[end] is None:
             end += 1
         if spans is None:
             spans = [m.span() for m in _CHUNK.finditer(text)]
