@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from sklearn.calibration import CalibratedClassifierCV
 
+from zabota.ml import pipeline as pipeline_module
 from zabota.ml.embedding import DIM, SentenceEmbedding, embed_one, load_wordllama
 from zabota.ml.evaluation import read_labelled
 from zabota.ml.inference import Unsupported, compile_pipeline, compiled_or_none
@@ -151,3 +152,41 @@ def test_a_text_embeds_as_wordllama_itself_embeds_it():
         norm = np.linalg.norm(expected)
         assert row == pytest.approx(expected / norm if norm else expected, abs=1e-5), text
         assert embed_one(text) == pytest.approx(row, abs=1e-6)
+
+
+def test_fourier_features_of_the_embedding_approximate_its_rbf_kernel():
+    texts = ["my card was stolen", "someone took my wallet", "how do I top up by cheque",
+             "", "у меня украли карту"]
+    features = SentenceEmbedding(fourier=8192, gamma=1.0, random_state=7).fit(texts)
+
+    rows = features.transform(texts).toarray()
+
+    assert rows.shape == (5, DIM + 8192) == (5, features.width)
+    assert len(features.get_feature_names_out()) == features.width
+    embedding, waves = rows[:, :DIM], rows[:, DIM:]
+    assert embedding == pytest.approx(SentenceEmbedding().transform(texts).toarray())
+    for a in range(3):
+        for b in range(3):
+            kernel = np.exp(-np.sum((embedding[a] - embedding[b]) ** 2))
+            assert waves[a] @ waves[b] == pytest.approx(kernel, abs=0.05), (a, b)
+    assert not rows[3].any() and not rows[4].any()  # no embedding: no waves either (not cos b)
+    for text, row in zip(texts, rows, strict=True):
+        assert features.transform_one(text) == pytest.approx(row, abs=1e-6)
+    again = SentenceEmbedding(fourier=8192, gamma=1.0, random_state=7).fit([])
+    assert np.array_equal(again.transform(texts).toarray(), rows)  # the seed draws them
+
+
+def test_categories_get_fourier_features_only_below_the_row_limit(monkeypatch):
+    texts, labels = read_labelled(FIXTURES / "intents_train.jsonl")
+
+    def embedding_of(model):
+        return model.pipeline.named_steps["features"].named_transformers_["embedding"]
+
+    small = train_text_classifier(texts, labels, candidates=CANDIDATES[:1])
+    monkeypatch.setattr(pipeline_module, "FOURIER_MAX_ROWS", len(texts))
+    large = train_text_classifier(texts, labels, candidates=CANDIDATES[:1])
+
+    assert embedding_of(small).fourier == CATEGORY_FEATURES.fourier > 0
+    assert embedding_of(large).fourier == 0
+    assert embedding_of(large).width == DIM
+    _same(large.pipeline, _texts("intents_test.jsonl")[:5])

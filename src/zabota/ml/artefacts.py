@@ -24,7 +24,7 @@ import skops.io
 TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._TemperatureScaling",
-    "zabota.ml.embedding.SentenceEmbedding",  # stateless; reads the installed WordLlama
+    "zabota.ml.embedding.SentenceEmbedding",  # reads the installed WordLlama; numbers only
     "zabota.ml.lexicon.LexiconFeatures",  # stateless; reads the installed VADER lexicon
     "zabota.ml.pipeline.LogCountRatioSVC",  # coef_, intercept_, classes_: arrays only
     "zabota.ml.pipeline.prepare_documents",

@@ -10,6 +10,12 @@ Banking77 in cross-validation (docs/ml.md), at a tenth of a millisecond per tria
 vectors were learnt from English text; Russian texts get zeros (TF-IDF alone reads them).
 
 The weights are read from the installed package, never downloaded (`disable_download`).
+
+With `fourier` set, random Fourier features of the embedding (Rahimi & Recht, 2007) follow
+it: cos(e·W + b), W ~ N(0, 2γ), which a linear model reads as an RBF kernel on the
+embedding, so "close in meaning" counts and not only "this direction means that intent".
++0.4 points of Banking77 accuracy with 512 of them, for 2.4 times the fitting time; the
+training asks for them only on small data (`pipeline.FOURIER_MAX_ROWS`).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 from zabota.ml.language import cyrillic_share
 
@@ -87,19 +94,57 @@ def embed_one(text: str) -> NDArray[np.float32]:
 
 
 class SentenceEmbedding(TransformerMixin, BaseEstimator):  # type: ignore[misc]
-    """Texts (one column of raw text) → their `embed` rows, sparse like the other features.
+    """Texts (one column of raw text) → their `embed` rows, sparse like the other features,
+    followed by `fourier` random Fourier features of them (none by default).
 
-    Stateless: nothing is learnt, the saved model holds no weights; they are read from the
-    installed `wordllama` on first use."""
+    Nothing is learnt from the texts: the saved model holds no embedding weights (they are
+    read from the installed `wordllama` on first use), only the random projection that
+    `fit` draws from `random_state` when `fourier` is set. A text without an embedding
+    (Russian, or no tokens) gets zeros in the Fourier columns too, not cos(b)."""
+
+    def __init__(self, fourier: int = 0, gamma: float = 1.0, random_state: int = 0) -> None:
+        self.fourier = fourier
+        self.gamma = gamma
+        self.random_state = random_state
 
     def fit(self, texts: Iterable[str], y: object = None) -> SentenceEmbedding:
+        if self.fourier:
+            rng = np.random.default_rng(self.random_state)
+            self.fourier_weights_ = rng.normal(0.0, np.sqrt(2.0 * self.gamma),
+                                               (DIM, self.fourier)).astype(np.float32)
+            self.fourier_offsets_ = rng.uniform(0.0, 2.0 * np.pi,
+                                                self.fourier).astype(np.float32)
         return self
 
+    @property
+    def width(self) -> int:
+        """How many columns a text's row has."""
+        return DIM + self.fourier
+
+    def fourier_part(self, vectors: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
+        """The Fourier columns of embedding rows (zeros where a row is all zeros)."""
+        check_is_fitted(self, "fourier_weights_")
+        waves = np.cos(np.asarray(vectors, dtype=np.float32) @ self.fourier_weights_
+                       + self.fourier_offsets_)
+        waves *= np.float32(np.sqrt(2.0 / self.fourier))
+        waves[~np.asarray(vectors).any(axis=1)] = 0.0
+        return np.asarray(waves, dtype=np.float32)
+
+    def _rows(self, vectors: NDArray[np.float32]) -> NDArray[np.float32]:
+        return np.hstack([vectors, self.fourier_part(vectors)]) if self.fourier else vectors
+
     def transform(self, texts: Iterable[str]) -> sp.csr_matrix:
-        return sp.csr_matrix(embed(texts))
+        return sp.csr_matrix(self._rows(embed(texts)))
+
+    def transform_one(self, text: str) -> NDArray[np.float32]:
+        """The dense row of one text (what `transform` gives it)."""
+        row: NDArray[np.float32] = self._rows(embed_one(text)[np.newaxis, :])[0]
+        return row
 
     def get_feature_names_out(self, input_features: object = None) -> NDArray[np.object_]:
-        return np.asarray([f"embedding_{i}" for i in range(DIM)], dtype=object)
+        return np.asarray([f"embedding_{i}" for i in range(DIM)]
+                          + [f"embedding_fourier_{i}" for i in range(self.fourier)],
+                          dtype=object)
 
     def __sklearn_is_fitted__(self) -> bool:
-        return True
+        return not self.fourier or hasattr(self, "fourier_weights_")

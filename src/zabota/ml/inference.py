@@ -7,7 +7,7 @@ TF-IDF's analyzer, vocabulary and idf; the linear model's coefficients; the temp
 its calibration) and `CompiledPipeline` computes the same probabilities with one dictionary
 lookup per n-gram and one gather of coefficient rows.
 
-Only the shapes the product trains are compiled (`ml.pipeline`: TF-IDF and stateless column
+Only the shapes the product trains are compiled (`ml.pipeline`: TF-IDF and dense column
 transformers, linear models, temperature calibration); anything else raises `Unsupported`
 and the caller keeps using the pipeline itself. tests/ml/test_inference.py checks that both
 give the same numbers.
@@ -31,7 +31,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model._base import LinearClassifierMixin
 
-from zabota.ml.embedding import DIM, SentenceEmbedding, embed_one
+from zabota.ml.embedding import SentenceEmbedding
 from zabota.ml.lexicon import FEATURE_NAMES, LexiconFeatures, lexicon_features
 from zabota.ml.pipeline import LogCountRatioSVC, prepare_documents
 from zabota.ml.text import lemma_texts
@@ -139,9 +139,9 @@ class _Tfidf:
 
 
 @dataclass(frozen=True)
-class _Stateless:
+class _Dense:
     """The lexicon features (`ml.lexicon`) or the sentence embedding (`ml.embedding`):
-    stateless, so computed straight from the text."""
+    nothing learnt from texts, so computed straight from the text by the fitted transformer."""
 
     column: int
     offset: int
@@ -179,7 +179,7 @@ class _Linear:
 @dataclass(frozen=True)
 class CompiledPipeline:
     classes: tuple[str, ...]
-    parts: tuple[_Tfidf | _Stateless, ...]
+    parts: tuple[_Tfidf | _Dense, ...]
     linear: tuple[_Linear, ...]  # one per calibrated classifier; their mean is the answer
 
     def features(self, text: str) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
@@ -215,7 +215,7 @@ def _linear(calibrated: Any) -> _Linear:
                    float(np.asarray(calibrated.calibrators[0].beta_)))
 
 
-def _part(name: str, transformer: Any, column: Any, offset: int) -> _Tfidf | _Stateless:
+def _part(name: str, transformer: Any, column: Any, offset: int) -> _Tfidf | _Dense:
     if not isinstance(column, int | np.integer):
         raise Unsupported(f"column {column!r} of {name}")
     if isinstance(transformer, TfidfVectorizer):
@@ -226,9 +226,9 @@ def _part(name: str, transformer: Any, column: Any, offset: int) -> _Tfidf | _St
                       transformer.vocabulary_, idf, bool(transformer.sublinear_tf),
                       bool(transformer.binary), transformer.norm, char_wb)
     if isinstance(transformer, SentenceEmbedding):
-        return _Stateless(int(column), offset, DIM, embed_one)
+        return _Dense(int(column), offset, transformer.width, transformer.transform_one)
     if isinstance(transformer, LexiconFeatures):
-        return _Stateless(int(column), offset, len(FEATURE_NAMES), lexicon_features)
+        return _Dense(int(column), offset, len(FEATURE_NAMES), lexicon_features)
     raise Unsupported(f"transformer {type(transformer).__name__}")
 
 
@@ -251,7 +251,7 @@ def compile_pipeline(pipeline: Any) -> CompiledPipeline:
     classify = steps["classify"]
     if not isinstance(classify, CalibratedClassifierCV):
         raise Unsupported(f"classifier {type(classify).__name__}")
-    parts: list[_Tfidf | _Stateless] = []
+    parts: list[_Tfidf | _Dense] = []
     offset = 0
     for name, transformer, column in steps["features"].transformers_:
         if name == "remainder":
