@@ -70,6 +70,8 @@ def _plain_char_wb(vectorizer: TfidfVectorizer) -> bool:
             and vectorizer.strip_accents is None and vectorizer.input == "content")
 
 
+_NO_COLUMNS = np.zeros(0, dtype=np.intp)
+_NO_VALUES = np.zeros(0, dtype=np.float64)
 MAX_CACHED_WORDS = 50_000  # per vectorizer: at most ~12 MB of tuples
 
 
@@ -108,7 +110,8 @@ class _Tfidf:
             columns.extend(found)
         return Counter(columns)
 
-    def add(self, document: str, indices: list[int], values: list[float]) -> None:
+    def add(self, document: str, indices: list[NDArray[np.intp]],
+            values: list[NDArray[np.float64]]) -> None:
         if self.char_wb is not None:
             by_column = self._char_wb_counts(document)
             n = len(by_column)
@@ -134,8 +137,8 @@ class _Tfidf:
             weights /= math.sqrt(float(weights @ weights)) or 1.0
         elif self.norm == "l1":
             weights /= float(np.abs(weights).sum()) or 1.0
-        indices.extend((columns + self.offset).tolist())
-        values.extend(weights.tolist())
+        indices.append(columns + self.offset)
+        values.append(weights)
 
 
 @dataclass(frozen=True)
@@ -148,11 +151,12 @@ class _Dense:
     width: int
     compute: Callable[[str], Any]  # one text → its dense row
 
-    def add(self, document: str, indices: list[int], values: list[float]) -> None:
+    def add(self, document: str, indices: list[NDArray[np.intp]],
+            values: list[NDArray[np.float64]]) -> None:
         dense = np.asarray(self.compute(document), dtype=np.float64)
         nonzero = np.flatnonzero(dense)
-        indices.extend((self.offset + nonzero).tolist())
-        values.extend(dense[nonzero].tolist())
+        indices.append(self.offset + nonzero)
+        values.append(dense[nonzero])
 
 
 @dataclass(frozen=True)
@@ -186,11 +190,14 @@ class CompiledPipeline:
         """The non-zero features of one text: column numbers and values (the row that
         `ml.pipeline.transform_one` returns, as two arrays)."""
         columns = (lemma_text(text), text)  # prepare_documents: [lemmas, raw text]
-        indices: list[int] = []
-        values: list[float] = []
+        # arrays, not Python lists: 640 dense columns as lists are 1,280 objects a text,
+        # enough to set off the garbage collector over the models' vocabularies
+        indices: list[NDArray[np.intp]] = [_NO_COLUMNS]
+        values: list[NDArray[np.float64]] = [_NO_VALUES]
         for part in self.parts:
             part.add(columns[part.column], indices, values)
-        return np.asarray(indices, dtype=np.intp), np.asarray(values, dtype=np.float64)
+        return (np.concatenate(indices).astype(np.intp, copy=False),
+                np.concatenate(values).astype(np.float64, copy=False))
 
     def proba(self, indices: NDArray[np.intp], values: NDArray[np.float64]) -> NDArray[Any]:
         if len(self.linear) == 1:

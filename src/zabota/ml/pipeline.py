@@ -57,10 +57,6 @@ SELECTION_FOLDS = 3
 # row. A training fold of Banking77 (8,002 rows, 77 intents) is still used whole.
 MAX_SELECTION_ROWS = 8_000
 HOLDOUT_CALIBRATION_ROWS = 20_000
-# From this many rows, logistic regression is left out of the selection: it takes 40 % of
-# the selection's time (24 of 58 CPU seconds on 8,000 ticket rows) and was never the
-# cheapest model within a standard deviation of the best, which is the one kept.
-SLOW_CANDIDATE_ROWS = 20_000
 CALIBRATION_SHARE = 0.1
 # Training uses two processes (lemmatising, vectorising words beside characters, fitting
 # candidates); the saved model works in-process, as one text does not pay for a pool.
@@ -234,12 +230,6 @@ def _linear_svc(c: float) -> Candidate:
                      LinearSVC(C=c, class_weight="balanced", random_state=SEED))
 
 
-def _logistic(c: float) -> Candidate:
-    return Candidate(f"logistic_regression(C={c:g})",
-                     LogisticRegression(C=c, class_weight="balanced", solver="saga",
-                                        max_iter=100, tol=1e-3, random_state=SEED))
-
-
 def _log_count_ratio_svc(c: float) -> Candidate:
     return Candidate(f"nb_svm(C={c:g})", LogCountRatioSVC(C=c, random_state=SEED))
 
@@ -252,11 +242,11 @@ def _sgd(alpha: float) -> Candidate:
 
 # Balanced class weights everywhere: tickets' categories are skewed and we are judged on
 # macro-F1, so a rare category must not be drowned by the common ones. Logistic regression
-# with C = 16 was dropped: on 100k tickets it took 40% of the selection's fitting time, for
-# a score within the fold noise of the cheaper candidates (docs/ml.md).
+# (saga) left the candidates (ADR 013): with the Fourier features it took 45 % of the
+# selection's CPU time on Banking77 (108 of 238 s) and was never the model kept, in any
+# of the ten folds of the evaluation (docs/ml.md).
 CANDIDATES: tuple[Candidate, ...] = (
     _linear_svc(0.1), _linear_svc(0.3), _linear_svc(1.0),
-    _logistic(4.0),
     _sgd(1e-5), _sgd(3e-5),
 )
 # Sentiment (three labels, trained offline on every row) adds NB-SVM, which beats LinearSVC
@@ -407,8 +397,6 @@ def train_text_classifier(
         limits = replace(limits, fourier=0)
     docs = prepare_documents(texts)
     sample, sample_labels = _selection_sample(docs, y, max_selection_rows)
-    if len(y) >= SLOW_CANDIDATE_ROWS and len(candidates) > 1:
-        candidates = [c for c in candidates if not isinstance(c.estimator, LogisticRegression)]
     if len(candidates) > 1:
         scores = select_candidate(sample, sample_labels, candidates=candidates, limits=limits)
     else:
