@@ -24,9 +24,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from benchmarks.harness import SHARED_DATA
 from zabota.channels.email.parse import IgnoreCode, MalformedEmail, parse, trim_reply
 
-DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "email_corpus"
+DEFAULT_CORPUS = SHARED_DATA / "email_corpus"
 
 
 def check_case(corpus: Path, case: dict[str, Any]) -> tuple[str, list[str]]:

@@ -23,12 +23,12 @@ import scipy.sparse as sp
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
-from benchmarks.harness import command_line, machine_summary
+from benchmarks.harness import SHARED_DATA, command_line, machine_summary
 from zabota.ml.embedding import DIM, SentenceEmbedding
 from zabota.ml.evaluation import read_labelled
 from zabota.ml.pipeline import CATEGORY_FEATURES, SEED, build_features, prepare_documents
 
-DEFAULT_DATA = Path(__file__).parents[2] / "shared" / "data" / "banking77" / "train.jsonl"
+DEFAULT_DATA = SHARED_DATA / "banking77" / "train.jsonl"
 
 
 def main(argv: Sequence[str] | None = None) -> None:

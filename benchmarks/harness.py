@@ -33,6 +33,8 @@ PG_ADMIN_URL = os.environ.get("ZABOTA_BENCH_PG_URL",
 BENCH_DB_PREFIX = "zabota_bench"
 T = TypeVar("T")
 DEFAULT_WORKDIR = Path(tempfile.gettempdir()) / "zabota-bench"
+# ../shared/data beside the checkout: benchmarks read it, the product and the tests never do
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 # --- databases ----------------------------------------------------------------------------

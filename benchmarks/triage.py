@@ -38,7 +38,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from benchmarks.harness import command_line, machine_summary, migrate, percentile, sqlite_url
+from benchmarks.harness import (
+    SHARED_DATA,
+    command_line,
+    machine_summary,
+    migrate,
+    percentile,
+    sqlite_url,
+)
 from zabota.core.db import Database
 from zabota.core.logging import configure_logging
 from zabota.identity import service as identity
@@ -55,7 +62,7 @@ from zabota.routing.schemas import RuleActions, RuleConditions
 from zabota.tickets import service as tickets
 from zabota.tickets.models import AuthorKind, Channel, Message, Priority, Status, Ticket
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = SHARED_DATA
 ENGLISH_INTENTS = 8
 TEAMS = ("Первая линия", "Финансы", "Доставка", "Карты")
 PHRASES = (["сбой транзакции", "транзакция не прошла"], ["не пришёл код"],

@@ -124,11 +124,11 @@ class SentenceEmbedding(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def fourier_part(self, vectors: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
         """The Fourier columns of embedding rows (zeros where a row is all zeros)."""
         check_is_fitted(self, "fourier_weights_")
-        waves = np.cos(np.asarray(vectors, dtype=np.float32) @ self.fourier_weights_
-                       + self.fourier_offsets_)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        waves = np.cos(vectors @ self.fourier_weights_ + self.fourier_offsets_)
         waves *= np.float32(np.sqrt(2.0 / self.fourier))
-        waves[~np.asarray(vectors).any(axis=1)] = 0.0
-        return np.asarray(waves, dtype=np.float32)
+        waves[~vectors.any(axis=1)] = 0.0
+        return waves
 
     def _rows(self, vectors: NDArray[np.float32]) -> NDArray[np.float32]:
         return np.hstack([vectors, self.fourier_part(vectors)]) if self.fourier else vectors
