@@ -82,7 +82,7 @@ class TransactionalDatabase(Database):
         self.engine = connection.engine
         self.sessions = sessionmaker(bind=connection, expire_on_commit=False,
                                      join_transaction_mode="create_savepoint")
-        self.read_sessions = self.sessions
+        self.read_sessions = self.nowait_sessions = self.sessions
 
 
 @pytest.fixture

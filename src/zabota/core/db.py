@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -79,6 +80,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 WRITER_WAIT_SECONDS = 30
+BUSY_TIMEOUT_MS = 30_000
+
+
+class WriterBusy(Exception):
+    """SQLite's write lock is held elsewhere and the caller asked not to wait for it
+    (execution option `sqlite_nowait`)."""
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -94,7 +101,7 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA cache_size=-65536")
         cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
@@ -108,7 +115,11 @@ def _tune_sqlite(engine: Engine) -> None:
     def on_begin(connection: sa.Connection) -> None:
         # IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout
         # instead of one failing with "database is locked" when it upgrades.
-        mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        options = connection.get_execution_options()
+        mode = options.get("sqlite_begin", "IMMEDIATE")
+        if mode == "IMMEDIATE" and options.get("sqlite_nowait"):
+            _begin_nowait(connection)
+            return
         if mode == "IMMEDIATE":
             # A thread already writing through another connection gets SQLite's own
             # verdict after the timeout rather than waiting here for ever.
@@ -116,6 +127,28 @@ def _tune_sqlite(engine: Engine) -> None:
             connection.info["zabota_writer"] = held
         try:
             connection.exec_driver_sql(f"BEGIN {mode}")
+        except BaseException:
+            _release(connection)
+            raise
+
+    def _begin_nowait(connection: sa.Connection) -> None:
+        # For a caller that must not block (the event loop): the write lock now or
+        # WriterBusy, whether a thread of ours or another process holds it.
+        if not writer.acquire(blocking=False):
+            raise WriterBusy
+        connection.info["zabota_writer"] = True
+        raw = cast(sqlite3.Connection, connection.connection.driver_connection)
+        try:
+            raw.execute("PRAGMA busy_timeout=0")
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+            finally:
+                raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        except sqlite3.OperationalError as exc:
+            _release(connection)
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                raise
+            raise WriterBusy from exc
         except BaseException:
             _release(connection)
             raise
@@ -225,6 +258,13 @@ class Database:
             if url.startswith("sqlite") else self.engine
         )
         self.read_sessions = sessionmaker(read_engine, expire_on_commit=False)
+        # Writes from the event loop itself, which must never sit waiting for a lock: on
+        # SQLite they fail with WriterBusy instead (see web.batching).
+        nowait_engine = (
+            self.engine.execution_options(sqlite_nowait=True)
+            if url.startswith("sqlite") else self.engine
+        )
+        self.nowait_sessions = sessionmaker(nowait_engine, expire_on_commit=False)
 
     @contextmanager
     def session_scope(self) -> Iterator[Session]:

@@ -21,6 +21,7 @@ from zabota.core.settings import Settings, get_settings
 from zabota.identity import actor_cache
 from zabota.web import chat, ops, problems, ui
 from zabota.web.api import v1 as api_v1
+from zabota.web.batching import WriteBatcher
 
 
 class LanguageAndMetrics:
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     enable_in_messengers()  # and in Telegram
     app.state.settings = settings
     app.state.database = database
+    app.state.write_batcher = WriteBatcher(database)
     app.state.rate_limiter = make_rate_limiter(settings.redis_url)
     app.state.actor_cache = actor_cache.register(
         actor_cache.ActorCache(settings.token_cache_seconds))

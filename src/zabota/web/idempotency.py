@@ -17,8 +17,10 @@ from zabota.core import idempotency
 from zabota.core.errors import field_error
 from zabota.core.i18n import _
 from zabota.identity.permissions import Actor
+from zabota.web.batching import WriteBatcher
 
 MAX_KEY = 255
+REPLAYED = {"Idempotent-Replayed": "true"}
 
 
 class _Answer(JSONResponse):
@@ -29,21 +31,29 @@ class _Answer(JSONResponse):
         return orjson.dumps(content)
 
 
+def _key(request: Request, actor: Actor, body: BaseModel) -> tuple[str, str, str] | None:
+    """The request's Idempotency-Key, its owner and the fingerprint of what was asked."""
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_KEY:
+        raise field_error("Idempotency-Key", _("The Idempotency-Key has 1 to 255 characters"))
+    fingerprint = hashlib.sha256(
+        f"{request.method} {request.url.path}\n{body.model_dump_json()}".encode()).hexdigest()
+    return key, f"{actor.kind}:{actor.id}", fingerprint
+
+
 def run_idempotent(
     request: Request, session: Session, actor: Actor, body: BaseModel,
     produce: Callable[[], tuple[int, dict[str, Any]]],
 ) -> JSONResponse:
     """Call `produce` (which changes state, uncommitted) once per key, then commit."""
-    key = request.headers.get("idempotency-key")
-    if key is None:
+    keyed = _key(request, actor, body)
+    if keyed is None:
         status, payload = produce()
         session.commit()
         return _Answer(payload, status)
-    if not 1 <= len(key) <= MAX_KEY:
-        raise field_error("Idempotency-Key", _("The Idempotency-Key has 1 to 255 characters"))
-    owner = f"{actor.kind}:{actor.id}"
-    fingerprint = hashlib.sha256(
-        f"{request.method} {request.url.path}\n{body.model_dump_json()}".encode()).hexdigest()
+    key, owner, fingerprint = keyed
     stored = idempotency.find(session, owner, key, fingerprint)
     if stored is None:
         status, payload = produce()
@@ -58,5 +68,41 @@ def run_idempotent(
             stored = idempotency.find(session, owner, key, fingerprint)
             if stored is None:
                 raise
-    return _Answer(stored.response, stored.status_code,
-                   headers={"Idempotent-Replayed": "true"})
+    return _Answer(stored.response, stored.status_code, headers=REPLAYED)
+
+
+async def run_idempotent_batched(
+    request: Request, actor: Actor, body: BaseModel,
+    produce: Callable[[Session], tuple[int, dict[str, Any]]],
+) -> JSONResponse:
+    """`run_idempotent` through the app's group-commit writer (web.batching): `produce`
+    gets the batch's session, and the answer leaves once the batch has committed."""
+    batcher: WriteBatcher = request.app.state.write_batcher
+    keyed = _key(request, actor, body)
+    if keyed is None:
+        status, payload = await batcher.run(produce)
+        return _Answer(payload, status)
+    key, owner, fingerprint = keyed
+
+    def work(session: Session) -> tuple[int, dict[str, Any], bool]:
+        # A twin earlier in the same batch is found here too: it wrote its key already.
+        stored = idempotency.find(session, owner, key, fingerprint)
+        if stored is not None:
+            return stored.status_code, stored.response, True
+        status, payload = produce(session)
+        idempotency.remember(session, owner=owner, key=key, request_hash=fingerprint,
+                             status_code=status, response=payload)
+        return status, payload, False
+
+    def recover(session: Session, exc: Exception) -> tuple[int, dict[str, Any], bool]:
+        # Run alone and still refused its key: a concurrent twin committed first.
+        stored = idempotency.find(session, owner, key, fingerprint) if isinstance(
+            exc, IntegrityError) else None
+        if stored is None:
+            raise exc
+        return stored.status_code, stored.response, True
+
+    status, payload, replayed = await batcher.run(work, recover=recover)
+    if replayed:
+        return _Answer(payload, status, headers=REPLAYED)
+    return _Answer(payload, status)

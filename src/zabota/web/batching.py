@@ -1,0 +1,171 @@
+"""Group commit: write requests that arrive together share one transaction.
+
+Creating a ticket is a short burst of inserts followed by a commit, and on SQLite every
+writer queues for the database's single write lock anyway. So the requests that are ready
+at the same moment are written one after the other in one session and committed once
+(ADR 014): the commit, the transaction's set-up and the trip between threads are paid once
+per batch instead of once per request.
+
+Each request keeps its own outcome. When any request of a batch fails, the batch is rolled
+back and every request of it runs again alone, in its own transaction, so one bad request
+never costs the others their result, and the failing one gets exactly the error it would
+have got on its own.
+
+On SQLite a batch runs on the event loop itself: SQLite does no network I/O, and a thread
+would only add the hop and the fight for the GIL. The loop never waits for the write lock:
+the batch asks for it without waiting (`sqlite_nowait`) and, when another thread or process
+holds it, goes to a thread that waits as any writer does. On PostgreSQL every batch runs in
+a thread, one batch at a time; requests arriving meanwhile form the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import structlog
+from sqlalchemy.orm import Session
+
+from zabota.core.db import Database, WriterBusy
+
+log = structlog.get_logger()
+T = TypeVar("T")
+
+MAX_BATCH = 16  # bounds how long a batch holds the event loop (SQLite) or the write lock
+
+Work = Callable[[Session], T]
+Recover = Callable[[Session, Exception], T]
+
+
+@dataclass
+class _Request(Generic[T]):
+    work: Work[T]
+    recover: Recover[T] | None
+    context: contextvars.Context  # the request's own (language, log context)
+    future: asyncio.Future[T]
+
+
+@dataclass
+class _Outcome:
+    ok: bool
+    value: Any
+
+
+class WriteBatcher:
+    """Runs `work(session)` for concurrent requests in shared transactions of one process."""
+
+    def __init__(self, database: Database, *, max_batch: int = MAX_BATCH) -> None:
+        self.database = database
+        self.max_batch = max_batch
+        self.inline = database.url.startswith("sqlite")
+        self._pending: list[_Request[Any]] = []
+        self._busy = False  # a batch is scheduled or running: newcomers join the next one
+        self.batches = 0  # counters for tests and /metrics-style inspection
+        self.requests = 0
+
+    async def run(self, work: Work[T], *, recover: Recover[T] | None = None) -> T:
+        """The result of `work`, once the transaction it ran in has committed.
+
+        `work` changes state through the session and never commits or rolls back. When it
+        raised (or its batch failed) and it ran again alone, `recover`, if given, gets the
+        error in a fresh transaction and may answer instead (or raise)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._pending.append(_Request(work, recover, contextvars.copy_context(), future))
+        if not self._busy:
+            self._busy = True
+            loop.call_soon(self._start)  # after the requests already ready to join
+        return await future
+
+    def _start(self) -> None:
+        batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
+        if not batch:
+            self._busy = False
+            return
+        self.batches += 1
+        self.requests += len(batch)
+        if self.inline:
+            outcomes = self._write(batch, nowait=True)
+            waiting = [r for r, outcome in zip(batch, outcomes, strict=True) if outcome is None]
+            if not waiting:
+                self._deliver(batch, outcomes)
+                return
+            # Another writer holds the lock: the rest waits for it in a thread, not here.
+            self._deliver(batch, outcomes, then_next=False)
+            batch = waiting
+        loop = asyncio.get_running_loop()
+        done = loop.run_in_executor(None, self._write, batch, False)
+        done.add_done_callback(lambda finished: self._finished(batch, finished))
+
+    def _finished(self, batch: list[_Request[Any]],
+                  finished: asyncio.Future[list[_Outcome | None]]) -> None:
+        exc = finished.exception()
+        if exc is not None:  # _write reports every request's own error: this is a bug
+            log.error("batch.failed", error=repr(exc))
+            self._deliver(batch, [_Outcome(False, exc)] * len(batch))
+        else:
+            self._deliver(batch, finished.result())
+
+    def _deliver(self, batch: list[_Request[Any]], outcomes: list[_Outcome | None], *,
+                 then_next: bool = True) -> None:
+        for request, outcome in zip(batch, outcomes, strict=True):
+            if outcome is None or request.future.done():
+                continue  # not written yet, or the client went away (its change stands)
+            if outcome.ok:
+                request.future.set_result(outcome.value)
+            else:
+                request.future.set_exception(outcome.value)
+        if then_next:  # whatever arrived while this batch ran is the next batch
+            asyncio.get_running_loop().call_soon(self._start)
+
+    def _write(self, batch: list[_Request[Any]], nowait: bool) -> list[_Outcome | None]:
+        """Each request's outcome; None for those not run because the lock was taken
+        (only when `nowait`)."""
+        sessions = self.database.nowait_sessions if nowait else self.database.sessions
+        if len(batch) > 1:
+            session = sessions()
+            try:
+                values = [request.context.run(request.work, session) for request in batch]
+                session.commit()
+                return [_Outcome(True, value) for value in values]
+            except WriterBusy:
+                return [None] * len(batch)  # the lock is taken first: nothing was written
+            except Exception as exc:
+                session.rollback()
+                log.info("batch.retried_alone", size=len(batch), error=type(exc).__name__)
+            finally:
+                session.close()
+        outcomes: list[_Outcome | None] = []
+        for request in batch:
+            outcome = None if outcomes and outcomes[-1] is None else (
+                self._write_alone(request, sessions))
+            outcomes.append(outcome)
+        return outcomes
+
+    @staticmethod
+    def _write_alone(request: _Request[Any], sessions: Callable[[], Session]
+                     ) -> _Outcome | None:
+        session = sessions()
+        try:
+            try:
+                value = request.context.run(request.work, session)
+                session.commit()
+                return _Outcome(True, value)
+            except WriterBusy:
+                return None
+            except Exception as exc:
+                session.rollback()
+                if request.recover is None:
+                    return _Outcome(False, exc)
+                try:
+                    value = request.context.run(request.recover, session, exc)
+                    session.commit()
+                    return _Outcome(True, value)
+                except Exception as again:
+                    session.rollback()
+                    return _Outcome(False, again)
+        finally:
+            session.close()

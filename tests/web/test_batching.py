@@ -1,0 +1,184 @@
+"""Group commit (web.batching): tickets created together share a transaction, never a fate."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import TransactionalDatabase
+from zabota.core.db import Database, WriterBusy
+from zabota.identity.models import Role
+from zabota.tickets.models import Ticket
+from zabota.web.app import create_app
+from zabota.web.batching import WriteBatcher
+
+
+def body(n: int, **extra: Any) -> dict[str, Any]:
+    return {"subject": f"Заказ {n} не доставлен", "customer": {"email": f"buyer{n}@example.org"},
+            "message": {"text": f"Где мой заказ номер {n}?"}, **extra}
+
+
+async def post_all(app: Any, requests: list[tuple[dict[str, str], dict[str, Any]]]
+                   ) -> list[httpx.Response]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://zabota") as client:
+        # The tests' sessions share one connection, so the token is looked up (in a thread)
+        # before the burst, not while a batch writes.
+        await client.get("/api/v1/tickets?limit=1", headers=requests[0][0])
+        return await asyncio.gather(*(client.post("/api/v1/tickets", headers=h, json=b)
+                                      for h, b in requests))
+
+
+@pytest.fixture
+def app(connection, settings):
+    return create_app(settings, TransactionalDatabase(connection))
+
+
+def test_concurrent_requests_share_batches_and_each_gets_its_ticket(
+        app, make_agent, auth_headers, session):
+    headers = auth_headers(make_agent(role=Role.ADMIN))
+    responses = asyncio.run(post_all(app, [(headers, body(n)) for n in range(12)]))
+
+    assert [r.status_code for r in responses] == [201] * 12
+    ids = [r.json()["id"] for r in responses]
+    assert len(set(ids)) == 12
+    for n, response in enumerate(responses):  # each answer is its own request's ticket
+        assert response.json()["subject"] == f"Заказ {n} не доставлен"
+    batcher: WriteBatcher = app.state.write_batcher
+    assert batcher.requests == 12 and batcher.batches < 12
+    stored = session.scalars(sa.select(Ticket.subject).where(Ticket.id.in_(ids))).all()
+    assert sorted(stored) == sorted(f"Заказ {n} не доставлен" for n in range(12))
+
+
+def test_a_bad_request_fails_alone_in_its_own_language(app, make_agent, auth_headers, session):
+    headers = auth_headers(make_agent(role=Role.ADMIN))
+    english = {**headers, "Accept-Language": "en"}
+    russian = {**headers, "Accept-Language": "ru"}
+    blank = {"html": "<p>&nbsp;</p><img src=x>"}  # nothing left once sanitised
+    requests = [(russian, body(1)),
+                (english, body(2, message=blank)),
+                (russian, body(3, message=blank)),
+                (english, body(4, team_id=987654)),  # no such team
+                (english, body(5))]
+    responses = asyncio.run(post_all(app, requests))
+
+    assert [r.status_code for r in responses] == [201, 422, 422, 404, 201]
+    assert responses[1].headers["content-type"].startswith("application/problem+json")
+    assert responses[1].json()["errors"][0]["message"] == "Write what the request is about"
+    assert responses[2].json()["errors"][0]["message"] == "Опишите суть обращения"
+    assert responses[3].json()["title"] == "Team not found"
+    subjects = session.scalars(sa.select(Ticket.subject).where(
+        Ticket.subject.like("Заказ _ не доставлен"))).all()
+    assert sorted(subjects) == ["Заказ 1 не доставлен", "Заказ 5 не доставлен"]
+
+
+def test_the_same_key_twice_in_one_batch_creates_one_ticket(
+        app, make_agent, auth_headers, session):
+    headers = {**auth_headers(make_agent(role=Role.ADMIN)), "Idempotency-Key": "order-77"}
+    first, second, other = asyncio.run(post_all(app, [
+        (headers, body(77)), (headers, body(77)),
+        ({**headers, "Idempotency-Key": "order-78"}, body(78))]))
+
+    assert first.status_code == second.status_code == other.status_code == 201
+    assert first.json() == second.json()
+    assert "idempotent-replayed" not in first.headers
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert other.json()["id"] != first.json()["id"]
+    count = session.scalar(sa.select(sa.func.count()).select_from(Ticket).where(
+        Ticket.subject == "Заказ 77 не доставлен"))
+    assert count == 1
+
+
+def test_sqlite_nowait_session_refuses_a_held_lock(tmp_path):
+    database = Database(f"sqlite:///{tmp_path / 'lock.db'}")
+    try:
+        with database.engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        other = sqlite3.connect(tmp_path / "lock.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process's writer, as SQLite sees it
+        with database.nowait_sessions() as session, pytest.raises(WriterBusy):
+            session.execute(sa.text("INSERT INTO t VALUES (1)"))
+        other.execute("ROLLBACK")
+        other.close()
+        with database.nowait_sessions() as session:  # the lock is free again: no waiting
+            session.execute(sa.text("INSERT INTO t VALUES (2)"))
+            session.commit()
+        with database.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT x FROM t").scalars().all() == [2]
+    finally:
+        database.dispose()
+
+
+def test_sqlite_batch_waits_for_a_held_lock_in_a_thread_not_on_the_event_loop(tmp_path):
+    database = Database(f"sqlite:///{tmp_path / 'busy.db'}")
+    try:
+        with database.engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        batcher = WriteBatcher(database)
+        held = sqlite3.connect(tmp_path / "busy.db", isolation_level=None,
+                               check_same_thread=False)
+        held.execute("BEGIN IMMEDIATE")
+
+        def insert(value: int):
+            def work(session):
+                session.execute(sa.text("INSERT INTO t VALUES (:x)"), {"x": value})
+                return threading.current_thread().name
+            return work
+
+        async def scenario() -> tuple[list[str], float]:
+            writes = asyncio.gather(batcher.run(insert(1)), batcher.run(insert(2)))
+            ticks = 0
+            started = time.monotonic()
+            while time.monotonic() - started < 0.3:  # the loop keeps running meanwhile
+                await asyncio.sleep(0.01)
+                ticks += 1
+            assert ticks >= 10
+            held.execute("ROLLBACK")
+            return await writes, time.monotonic() - started
+
+        threads, _seconds = asyncio.run(scenario())
+        held.close()
+        assert all(name != threading.main_thread().name for name in threads)
+        with database.engine.connect() as conn:
+            assert sorted(conn.exec_driver_sql("SELECT x FROM t").scalars()) == [1, 2]
+    finally:
+        database.dispose()
+
+
+def test_each_request_runs_in_its_own_context_and_errors_stay_its_own(tmp_path):
+    database = Database(f"sqlite:///{tmp_path / 'ctx.db'}")
+    try:
+        with database.engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x INTEGER UNIQUE)")
+        batcher = WriteBatcher(database)
+
+        def insert(value: int):
+            def work(session):
+                session.execute(sa.text("INSERT INTO t VALUES (:x)"), {"x": value})
+                return value
+            return work
+
+        def recover(session, exc):
+            return -1  # the duplicate answers instead of failing
+
+        async def scenario() -> list[Any]:
+            return await asyncio.gather(
+                batcher.run(insert(1)), batcher.run(insert(1)),
+                batcher.run(insert(1), recover=recover), batcher.run(insert(2)),
+                return_exceptions=True)
+
+        first, duplicate, recovered, second = asyncio.run(scenario())
+        assert (first, recovered, second) == (1, -1, 2)
+        assert isinstance(duplicate, sa.exc.IntegrityError)
+        assert batcher.batches == 1 and batcher.requests == 4
+        with database.engine.connect() as conn:
+            assert sorted(conn.exec_driver_sql("SELECT x FROM t").scalars()) == [1, 2]
+    finally:
+        database.dispose()
