@@ -38,7 +38,10 @@ async def post_all(app: Any, requests: list[tuple[dict[str, str], dict[str, Any]
 
 @pytest.fixture
 def app(connection, settings):
-    return create_app(settings, TransactionalDatabase(connection))
+    app = create_app(settings, TransactionalDatabase(connection))
+    # The tests' sessions share one connection: one batch at a time on PostgreSQL too.
+    app.state.write_batcher = WriteBatcher(app.state.database, threads=1)
+    return app
 
 
 def test_concurrent_requests_share_batches_and_each_gets_its_ticket(

@@ -35,6 +35,7 @@ log = structlog.get_logger()
 T = TypeVar("T")
 
 MAX_BATCH = 16  # bounds how long a batch holds the event loop (SQLite) or the write lock
+PARALLEL_BATCHES = 2  # PostgreSQL: batches in flight at once
 
 Work = Callable[[Session], T]
 Recover = Callable[[Session, Exception], T]
@@ -57,13 +58,18 @@ class _Outcome:
 class WriteBatcher:
     """Runs `work(session)` for concurrent requests in shared transactions of one process."""
 
-    def __init__(self, database: Database, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, database: Database, *, max_batch: int = MAX_BATCH,
+                 threads: int | None = None) -> None:
         self.database = database
         self.max_batch = max_batch
         self.inline = database.url.startswith("sqlite")
+        # SQLite has one writer at a time anyway; PostgreSQL writes in parallel, and a batch
+        # waiting for its round trips leaves the CPU to the next one.
+        self.threads = threads or (1 if self.inline else PARALLEL_BATCHES)
         self._pending: list[_Request[Any]] = []
-        self._busy = False  # a batch is scheduled or running: newcomers join the next one
-        self.batches = 0  # counters for tests and /metrics-style inspection
+        self._scheduled = False  # a start is queued: newcomers join its batch
+        self._running = 0  # batches in threads
+        self.batches = 0  # counters for tests and inspection
         self.requests = 0
 
     async def run(self, work: Work[T], *, recover: Recover[T] | None = None) -> T:
@@ -72,45 +78,50 @@ class WriteBatcher:
         `work` changes state through the session and never commits or rolls back. When it
         raised (or its batch failed) and it ran again alone, `recover`, if given, gets the
         error in a fresh transaction and may answer instead (or raise)."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._pending.append(_Request(work, recover, contextvars.copy_context(), future))
-        if not self._busy:
-            self._busy = True
-            loop.call_soon(self._start)  # after the requests already ready to join
+        self._kick()
         return await future
 
+    def _kick(self) -> None:
+        if self._pending and not self._scheduled and self._running < self.threads:
+            self._scheduled = True
+            # After the callbacks already ready: requests parsed meanwhile join the batch.
+            asyncio.get_running_loop().call_soon(self._start)
+
     def _start(self) -> None:
+        self._scheduled = False
         batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
-        if not batch:
-            self._busy = False
+        if not batch or self._running >= self.threads:
             return
         self.batches += 1
         self.requests += len(batch)
         if self.inline:
             outcomes = self._write(batch, nowait=True)
-            waiting = [r for r, outcome in zip(batch, outcomes, strict=True) if outcome is None]
-            if not waiting:
-                self._deliver(batch, outcomes)
-                return
+            self._deliver(batch, outcomes)
             # Another writer holds the lock: the rest waits for it in a thread, not here.
-            self._deliver(batch, outcomes, then_next=False)
-            batch = waiting
-        loop = asyncio.get_running_loop()
-        done = loop.run_in_executor(None, self._write, batch, False)
+            batch = [r for r, outcome in zip(batch, outcomes, strict=True) if outcome is None]
+            if not batch:
+                self._kick()  # whatever arrived while this batch ran is the next batch
+                return
+        self._running += 1
+        done = asyncio.get_running_loop().run_in_executor(None, self._write, batch, False)
         done.add_done_callback(lambda finished: self._finished(batch, finished))
+        self._kick()
 
     def _finished(self, batch: list[_Request[Any]],
                   finished: asyncio.Future[list[_Outcome | None]]) -> None:
+        self._running -= 1
         exc = finished.exception()
         if exc is not None:  # _write reports every request's own error: this is a bug
             log.error("batch.failed", error=repr(exc))
             self._deliver(batch, [_Outcome(False, exc)] * len(batch))
         else:
             self._deliver(batch, finished.result())
+        self._kick()
 
-    def _deliver(self, batch: list[_Request[Any]], outcomes: list[_Outcome | None], *,
-                 then_next: bool = True) -> None:
+    @staticmethod
+    def _deliver(batch: list[_Request[Any]], outcomes: list[_Outcome | None]) -> None:
         for request, outcome in zip(batch, outcomes, strict=True):
             if outcome is None or request.future.done():
                 continue  # not written yet, or the client went away (its change stands)
@@ -118,8 +129,6 @@ class WriteBatcher:
                 request.future.set_result(outcome.value)
             else:
                 request.future.set_exception(outcome.value)
-        if then_next:  # whatever arrived while this batch ran is the next batch
-            asyncio.get_running_loop().call_soon(self._start)
 
     def _write(self, batch: list[_Request[Any]], nowait: bool) -> list[_Outcome | None]:
         """Each request's outcome; None for those not run because the lock was taken
