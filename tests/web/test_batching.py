@@ -11,11 +11,13 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
 from tests.conftest import TransactionalDatabase
 from zabota.core.db import Database, WriterBusy
+from zabota.core.outbox import OutboxEvent
 from zabota.identity.models import Role
-from zabota.tickets.models import Ticket
+from zabota.tickets.models import Ticket, TicketEvent
 from zabota.web.app import create_app
 from zabota.web.batching import WriteBatcher
 
@@ -58,6 +60,15 @@ def test_concurrent_requests_share_batches_and_each_gets_its_ticket(
     assert batcher.requests == 12 and batcher.batches < 12
     stored = session.scalars(sa.select(Ticket.subject).where(Ticket.id.in_(ids))).all()
     assert sorted(stored) == sorted(f"Заказ {n} не доставлен" for n in range(12))
+    # History, outbox and search rows of a batch are written together before its commit.
+    kinds = session.execute(sa.select(TicketEvent.ticket_id, TicketEvent.kind).where(
+        TicketEvent.ticket_id.in_(ids))).all()
+    assert sorted(kinds) == sorted((i, k) for i in ids for k in ("created", "message_added"))
+    topics = session.scalars(sa.select(OutboxEvent.topic).where(
+        OutboxEvent.payload["ticket_id"].as_integer().in_(ids))).all()
+    assert sorted(topics) == sorted(["message.created", "ticket.created"] * 12)
+    found = TestClient(app).get("/api/v1/tickets?q=номер 7", headers=headers).json()["items"]
+    assert [t["id"] for t in found] == [ids[7]]
 
 
 def test_a_bad_request_fails_alone_in_its_own_language(app, make_agent, auth_headers, session):

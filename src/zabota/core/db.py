@@ -203,6 +203,32 @@ def scalar_now(session: Session, statement: sa.Executable, params: dict[str, Any
     return session.connection().scalar(statement, params)
 
 
+_LATER = "db.insert_later"
+
+
+def insert_later(session: Session, statement: sa.Insert | sa.TextClause,
+                 row: dict[str, Any]) -> None:
+    """Insert an append-only row (history, outbox, a new search row) that nothing reads
+    back in this transaction: at once, or, in a session that `defer_inserts` prepared,
+    with the rows of the same statement in one `executemany` before the commit."""
+    pending: dict[Any, list[dict[str, Any]]] | None = session.info.get(_LATER)
+    if pending is None:
+        session.connection().execute(statement, row)
+    else:
+        pending.setdefault(statement, []).append(row)
+
+
+def defer_inserts(session: Session) -> None:
+    """From now on `insert_later` collects its rows; `write_deferred` writes them."""
+    session.info[_LATER] = {}
+
+
+def write_deferred(session: Session) -> None:
+    pending: dict[Any, list[dict[str, Any]]] = session.info.pop(_LATER, {})
+    for statement, rows in pending.items():
+        session.connection().execute(statement, rows)
+
+
 _INSERTS: dict[type[Any], tuple[Any, tuple[tuple[str, str], ...]]] = {}
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from zabota.core.clock import SYSTEM_CLOCK, Clock
-from zabota.core.db import Base, BigId, is_sqlite
+from zabota.core.db import Base, BigId, insert_later, is_sqlite
 
 log = structlog.get_logger()
 
@@ -103,7 +103,7 @@ def add(session: Session, event: DomainEvent) -> None:
     history = bool(session.info.get(AS_HISTORY))
     # Straight into the table, not through the unit of work: rows are only ever read back by
     # the dispatcher, and every ticket writes several.
-    session.connection().execute(_INSERT, {
+    insert_later(session, _INSERT, {
         "event_id": str(uuid.uuid4()), "topic": event.topic, "payload": event.payload(),
         "created_at": event.at, "next_attempt_at": event.at,
         # Generated history (demo data): kept, never handled, so no live handler such as

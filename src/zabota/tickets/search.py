@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import QueryableAttribute, Session
 
-from zabota.core.db import is_sqlite
+from zabota.core.db import insert_later, is_sqlite
 from zabota.ml.text import search_text, terms
 
 MAX_QUERY_TERMS = 12
@@ -65,6 +65,9 @@ class SearchBackend(Protocol):
         ticket by ticket as the outer query walks its index. The query has terms."""
 
 
+_FTS_INSERT = sa.text("INSERT INTO ticket_fts(rowid, public, internal) VALUES (:id, :p, :i)")
+
+
 class SqliteSearch:
     few_matches = 200
     walk_window = 0  # SQLite's planner probes FTS5 by rowid when walking is cheaper
@@ -81,10 +84,11 @@ class SqliteSearch:
         )
         if not getattr(updated, "rowcount", 0):
             public, private = ("", normalized) if internal else (normalized, "")
-            session.execute(
-                sa.text("INSERT INTO ticket_fts(rowid, public, internal) VALUES (:id, :p, :i)"),
-                {"id": ticket_id, "p": public, "i": private},
-            )
+            row = {"id": ticket_id, "p": public, "i": private}
+            if new:
+                insert_later(session, _FTS_INSERT, row)  # nothing reads it before the commit
+            else:
+                session.execute(_FTS_INSERT, row)
 
     def owners_changed(self, session: Session, ticket_id: int, *, team_id: int | None,
                        assignee_id: int | None) -> None:

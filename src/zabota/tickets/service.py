@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, aliased, lazyload, selectinload
 
 from zabota.core import outbox
 from zabota.core.clock import SYSTEM_CLOCK, Clock, as_utc
-from zabota.core.db import insert_now, is_sqlite, race_guard
+from zabota.core.db import insert_later, insert_now, is_sqlite, race_guard
 from zabota.core.errors import Forbidden, ZabotaError, field_error
 from zabota.core.i18n import _
 from zabota.identity import service as identity
@@ -122,7 +122,7 @@ def _record(
     }
     batch = session.info.get(_EVENT_BATCH)
     if batch is None:
-        session.connection().execute(_EVENTS_INSERT, row)
+        insert_later(session, _EVENTS_INSERT, row)
     else:
         batch.append(row)
     if ticket.updated_at != at:  # a new ticket has it already: no UPDATE to flush

@@ -29,7 +29,7 @@ from typing import Any, Generic, TypeVar
 import structlog
 from sqlalchemy.orm import Session
 
-from zabota.core.db import Database, WriterBusy
+from zabota.core.db import Database, WriterBusy, defer_inserts, write_deferred
 
 log = structlog.get_logger()
 T = TypeVar("T")
@@ -137,7 +137,11 @@ class WriteBatcher:
         if len(batch) > 1:
             session = sessions()
             try:
+                # History, outbox and new search rows of the whole batch: one executemany
+                # per table before the commit.
+                defer_inserts(session)
                 values = [request.context.run(request.work, session) for request in batch]
+                write_deferred(session)
                 session.commit()
                 return [_Outcome(True, value) for value in values]
             except WriterBusy:
