@@ -196,3 +196,24 @@ def test_each_request_runs_in_its_own_context_and_errors_stay_its_own(tmp_path):
             assert sorted(conn.exec_driver_sql("SELECT x FROM t").scalars()) == [1, 2]
     finally:
         database.dispose()
+
+
+def test_a_broken_database_fails_every_request_instead_of_leaving_it_waiting(tmp_path):
+    database = Database(f"sqlite:///{tmp_path / 'broken.db'}")
+    try:
+        batcher = WriteBatcher(database)
+
+        def unavailable():
+            raise RuntimeError("disk gone")
+
+        database.nowait_sessions = unavailable  # type: ignore[assignment]
+
+        async def scenario() -> list[Any]:
+            return await asyncio.wait_for(asyncio.gather(
+                batcher.run(lambda session: 1), batcher.run(lambda session: 2),
+                return_exceptions=True), timeout=5)
+
+        results = asyncio.run(scenario())
+        assert [str(r) for r in results] == ["disk gone", "disk gone"]
+    finally:
+        database.dispose()

@@ -97,7 +97,11 @@ class WriteBatcher:
         self.batches += 1
         self.requests += len(batch)
         if self.inline:
-            outcomes = self._write(batch, nowait=True)
+            try:
+                outcomes = self._write(batch, nowait=True)
+            except Exception as exc:  # every request's own error is in `outcomes`: a bug
+                log.error("batch.failed", error=repr(exc))
+                outcomes = [_Outcome(False, exc)] * len(batch)
             self._deliver(batch, outcomes)
             # Another writer holds the lock: the rest waits for it in a thread, not here.
             batch = [r for r, outcome in zip(batch, outcomes, strict=True) if outcome is None]
