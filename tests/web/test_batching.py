@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -118,110 +119,100 @@ def test_the_same_key_twice_in_one_batch_creates_one_ticket(
     assert count == 1
 
 
-def test_sqlite_nowait_session_refuses_a_held_lock(tmp_path):
-    database = Database(f"sqlite:///{tmp_path / 'lock.db'}")
-    try:
-        with database.engine.begin() as conn:
-            conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
-        other = sqlite3.connect(tmp_path / "lock.db", isolation_level=None)
-        other.execute("BEGIN IMMEDIATE")  # another process's writer, as SQLite sees it
-        with database.nowait_sessions() as session, pytest.raises(WriterBusy):
-            session.execute(sa.text("INSERT INTO t VALUES (1)"))
-        other.execute("ROLLBACK")
-        other.close()
-        with database.nowait_sessions() as session:  # the lock is free again: no waiting
-            session.execute(sa.text("INSERT INTO t VALUES (2)"))
-            session.commit()
-        with database.engine.connect() as conn:
-            assert conn.exec_driver_sql("SELECT x FROM t").scalars().all() == [2]
-    finally:
-        database.dispose()
+@pytest.fixture
+def small_db(tmp_path) -> Iterator[Database]:
+    """A SQLite file with one table `t (x UNIQUE)`, for the batcher on its own."""
+    database = Database(f"sqlite:///{tmp_path / 'small.db'}")
+    with database.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER UNIQUE)")
+    yield database
+    database.dispose()
 
 
-def test_sqlite_batch_waits_for_a_held_lock_in_a_thread_not_on_the_event_loop(tmp_path):
-    database = Database(f"sqlite:///{tmp_path / 'busy.db'}")
-    try:
-        with database.engine.begin() as conn:
-            conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
-        batcher = WriteBatcher(database)
-        held = sqlite3.connect(tmp_path / "busy.db", isolation_level=None,
-                               check_same_thread=False)
-        held.execute("BEGIN IMMEDIATE")
-
-        def insert(value: int):
-            def work(session):
-                session.execute(sa.text("INSERT INTO t VALUES (:x)"), {"x": value})
-                return threading.current_thread().name
-            return work
-
-        async def scenario() -> tuple[list[str], str]:
-            writes = asyncio.gather(batcher.run(insert(1)), batcher.run(insert(2)))
-            ticks = 0
-            started = time.monotonic()
-            while time.monotonic() - started < 0.3:  # the loop keeps running meanwhile
-                await asyncio.sleep(0.01)
-                ticks += 1
-            assert ticks >= 10
-            held.execute("ROLLBACK")
-            return await writes, threading.current_thread().name
-
-        threads, loop_thread = run(scenario())
-        held.close()
-        assert all(name != loop_thread for name in threads)
-        with database.engine.connect() as conn:
-            assert sorted(conn.exec_driver_sql("SELECT x FROM t").scalars()) == [1, 2]
-    finally:
-        database.dispose()
+def insert(value: int):
+    """Work that inserts `value` and answers it with the name of the thread it ran on."""
+    def work(session):
+        session.execute(sa.text("INSERT INTO t VALUES (:x)"), {"x": value})
+        return value, threading.current_thread().name
+    return work
 
 
-def test_each_request_runs_in_its_own_context_and_errors_stay_its_own(tmp_path):
-    database = Database(f"sqlite:///{tmp_path / 'ctx.db'}")
-    try:
-        with database.engine.begin() as conn:
-            conn.exec_driver_sql("CREATE TABLE t (x INTEGER UNIQUE)")
-        batcher = WriteBatcher(database)
-
-        def insert(value: int):
-            def work(session):
-                session.execute(sa.text("INSERT INTO t VALUES (:x)"), {"x": value})
-                return value
-            return work
-
-        def recover(session, exc):
-            return -1  # the duplicate answers instead of failing
-
-        async def scenario() -> list[Any]:
-            return await asyncio.gather(
-                batcher.run(insert(1)), batcher.run(insert(1)),
-                batcher.run(insert(1), recover=recover), batcher.run(insert(2)),
-                return_exceptions=True)
-
-        first, duplicate, recovered, second = run(scenario())
-        assert (first, recovered, second) == (1, -1, 2)
-        assert isinstance(duplicate, sa.exc.IntegrityError)
-        assert batcher.batches == 1 and batcher.requests == 4
-        with database.engine.connect() as conn:
-            assert sorted(conn.exec_driver_sql("SELECT x FROM t").scalars()) == [1, 2]
-    finally:
-        database.dispose()
+def stored(database: Database) -> list[int]:
+    with database.engine.connect() as conn:
+        return sorted(conn.exec_driver_sql("SELECT x FROM t").scalars())
 
 
-def test_a_broken_database_fails_every_request_instead_of_leaving_it_waiting(tmp_path):
-    database = Database(f"sqlite:///{tmp_path / 'broken.db'}")
-    try:
-        batcher = WriteBatcher(database)
+def other_writer(database: Database) -> sqlite3.Connection:
+    """Another process's writer, as SQLite sees it: it holds the write lock."""
+    held = sqlite3.connect(str(database.engine.url.database), isolation_level=None,
+                           check_same_thread=False)
+    held.execute("BEGIN IMMEDIATE")
+    return held
 
-        def unavailable():
-            raise RuntimeError("disk gone")
 
-        database.nowait_sessions = unavailable  # type: ignore[assignment]
+def test_sqlite_nowait_session_refuses_a_held_lock(small_db):
+    held = other_writer(small_db)
+    with small_db.nowait_sessions() as session, pytest.raises(WriterBusy):
+        session.execute(sa.text("INSERT INTO t VALUES (1)"))
+    held.execute("ROLLBACK")
+    held.close()
+    with small_db.nowait_sessions() as session:  # the lock is free again: no waiting
+        session.execute(sa.text("INSERT INTO t VALUES (2)"))
+        session.commit()
+    assert stored(small_db) == [2]
 
-        async def scenario() -> list[Any]:
-            return await asyncio.wait_for(asyncio.gather(
-                batcher.run(lambda session: 1), batcher.run(lambda session: 2),
-                return_exceptions=True), timeout=5)
 
-        results = run(scenario())
-        assert [str(r) for r in results] == ["disk gone", "disk gone"]
-    finally:
-        database.dispose()
+def test_sqlite_batch_waits_for_a_held_lock_in_a_thread_not_on_the_event_loop(small_db):
+    batcher = WriteBatcher(small_db)
+    held = other_writer(small_db)
+
+    async def scenario() -> tuple[list[tuple[int, str]], str]:
+        writes = asyncio.gather(batcher.run(insert(1)), batcher.run(insert(2)))
+        ticks = 0
+        started = time.monotonic()
+        while time.monotonic() - started < 0.3:  # the loop keeps running meanwhile
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert ticks >= 10
+        held.execute("ROLLBACK")
+        return await writes, threading.current_thread().name
+
+    answers, loop_thread = run(scenario())
+    held.close()
+    assert [value for value, _thread in answers] == [1, 2]
+    assert all(thread != loop_thread for _value, thread in answers)
+    assert stored(small_db) == [1, 2]
+
+
+def test_each_request_runs_in_its_own_context_and_errors_stay_its_own(small_db):
+    batcher = WriteBatcher(small_db)
+
+    def recover(session, exc):
+        return -1, "recovered"  # the duplicate answers instead of failing
+
+    async def scenario() -> list[Any]:
+        return await asyncio.gather(
+            batcher.run(insert(1)), batcher.run(insert(1)),
+            batcher.run(insert(1), recover=recover), batcher.run(insert(2)),
+            return_exceptions=True)
+
+    first, duplicate, recovered, second = run(scenario())
+    assert (first[0], recovered[0], second[0]) == (1, -1, 2)
+    assert isinstance(duplicate, sa.exc.IntegrityError)
+    assert batcher.batches == 1 and batcher.requests == 4
+    assert stored(small_db) == [1, 2]
+
+
+def test_a_broken_database_fails_every_request_instead_of_leaving_it_waiting(small_db):
+    batcher = WriteBatcher(small_db)
+
+    def unavailable():
+        raise RuntimeError("disk gone")
+
+    small_db.nowait_sessions = unavailable  # type: ignore[assignment]
+
+    async def scenario() -> list[Any]:
+        return await asyncio.wait_for(asyncio.gather(
+            batcher.run(insert(1)), batcher.run(insert(2)), return_exceptions=True), timeout=5)
+
+    assert [str(r) for r in run(scenario())] == ["disk gone", "disk gone"]
