@@ -278,18 +278,15 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        sqlite = url.startswith("sqlite")
         # Reads on SQLite take no write lock, so GETs never wait behind a writer.
         read_engine = (
-            self.engine.execution_options(sqlite_begin="DEFERRED")
-            if url.startswith("sqlite") else self.engine
-        )
+            self.engine.execution_options(sqlite_begin="DEFERRED") if sqlite else self.engine)
         self.read_sessions = sessionmaker(read_engine, expire_on_commit=False)
         # Writes from the event loop itself, which must never sit waiting for a lock: on
         # SQLite they fail with WriterBusy instead (see web.batching).
-        nowait_engine = (
-            self.engine.execution_options(sqlite_nowait=True)
-            if url.startswith("sqlite") else self.engine
-        )
+        nowait_engine = self.engine.execution_options(sqlite_nowait=True) if sqlite else (
+            self.engine)
         self.nowait_sessions = sessionmaker(nowait_engine, expire_on_commit=False)
 
     @contextmanager

@@ -14,8 +14,8 @@ have got on its own.
 On SQLite a batch runs on the event loop itself: SQLite does no network I/O, and a thread
 would only add the hop and the fight for the GIL. The loop never waits for the write lock:
 the batch asks for it without waiting (`sqlite_nowait`) and, when another thread or process
-holds it, goes to a thread that waits as any writer does. On PostgreSQL every batch runs in
-a thread, one batch at a time; requests arriving meanwhile form the next one.
+holds it, goes to a thread that waits as any writer does. On PostgreSQL batches run in
+threads, two at a time; requests arriving meanwhile form the next one.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class WriteBatcher:
                  threads: int | None = None) -> None:
         self.database = database
         self.max_batch = max_batch
-        self.inline = database.url.startswith("sqlite")
+        self.inline = database.engine.dialect.name == "sqlite"
         # SQLite has one writer at a time anyway; PostgreSQL writes in parallel, and a batch
         # waiting for its round trips leaves the CPU to the next one.
         self.threads = threads or (1 if self.inline else PARALLEL_BATCHES)
@@ -91,9 +91,9 @@ class WriteBatcher:
 
     def _start(self) -> None:
         self._scheduled = False
+        if not self._pending or self._running >= self.threads:
+            return  # a finishing batch kicks again
         batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
-        if not batch or self._running >= self.threads:
-            return
         self.batches += 1
         self.requests += len(batch)
         if self.inline:

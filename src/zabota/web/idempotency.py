@@ -43,6 +43,39 @@ def _key(request: Request, actor: Actor, body: BaseModel) -> tuple[str, str, str
     return key, f"{actor.kind}:{actor.id}", fingerprint
 
 
+Answer = tuple[int, dict[str, Any], bool]  # status, payload, replayed
+
+
+def _keyed(key: str, owner: str, fingerprint: str,
+           produce: Callable[[Session], tuple[int, dict[str, Any]]]
+           ) -> tuple[Callable[[Session], Answer], Callable[[Session, Exception], Answer]]:
+    """The keyed request as uncommitted work, and what answers when its key was refused."""
+
+    def work(session: Session) -> Answer:
+        # A twin earlier in the same transaction (a batch) is found here too.
+        stored = idempotency.find(session, owner, key, fingerprint)
+        if stored is not None:
+            return stored.status_code, stored.response, True
+        status, payload = produce(session)
+        idempotency.remember(session, owner=owner, key=key, request_hash=fingerprint,
+                             status_code=status, response=payload)
+        return status, payload, False
+
+    def recover(session: Session, exc: Exception) -> Answer:
+        # After a rollback: a concurrent twin committed first, so answer as it did.
+        stored = idempotency.find(session, owner, key, fingerprint) if isinstance(
+            exc, IntegrityError) else None
+        if stored is None:
+            raise exc
+        return stored.status_code, stored.response, True
+
+    return work, recover
+
+
+def _answer(status: int, payload: dict[str, Any], replayed: bool) -> JSONResponse:
+    return _Answer(payload, status, headers=REPLAYED if replayed else None)
+
+
 def run_idempotent(
     request: Request, session: Session, actor: Actor, body: BaseModel,
     produce: Callable[[], tuple[int, dict[str, Any]]],
@@ -53,22 +86,14 @@ def run_idempotent(
         status, payload = produce()
         session.commit()
         return _Answer(payload, status)
-    key, owner, fingerprint = keyed
-    stored = idempotency.find(session, owner, key, fingerprint)
-    if stored is None:
-        status, payload = produce()
-        try:
-            idempotency.remember(session, owner=owner, key=key, request_hash=fingerprint,
-                                 status_code=status, response=payload)
-            session.commit()
-            return _Answer(payload, status)
-        except IntegrityError:
-            # A concurrent twin committed first: drop our work and answer as it did.
-            session.rollback()
-            stored = idempotency.find(session, owner, key, fingerprint)
-            if stored is None:
-                raise
-    return _Answer(stored.response, stored.status_code, headers=REPLAYED)
+    work, recover = _keyed(*keyed, lambda _session: produce())
+    try:
+        answer = work(session)
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        answer = recover(session, exc)
+    return _answer(*answer)
 
 
 async def run_idempotent_batched(
@@ -82,27 +107,5 @@ async def run_idempotent_batched(
     if keyed is None:
         status, payload = await batcher.run(produce)
         return _Answer(payload, status)
-    key, owner, fingerprint = keyed
-
-    def work(session: Session) -> tuple[int, dict[str, Any], bool]:
-        # A twin earlier in the same batch is found here too: it wrote its key already.
-        stored = idempotency.find(session, owner, key, fingerprint)
-        if stored is not None:
-            return stored.status_code, stored.response, True
-        status, payload = produce(session)
-        idempotency.remember(session, owner=owner, key=key, request_hash=fingerprint,
-                             status_code=status, response=payload)
-        return status, payload, False
-
-    def recover(session: Session, exc: Exception) -> tuple[int, dict[str, Any], bool]:
-        # Run alone and still refused its key: a concurrent twin committed first.
-        stored = idempotency.find(session, owner, key, fingerprint) if isinstance(
-            exc, IntegrityError) else None
-        if stored is None:
-            raise exc
-        return stored.status_code, stored.response, True
-
-    status, payload, replayed = await batcher.run(work, recover=recover)
-    if replayed:
-        return _Answer(payload, status, headers=REPLAYED)
-    return _Answer(payload, status)
+    work, recover = _keyed(*keyed, produce)
+    return _answer(*await batcher.run(work, recover=recover))
