@@ -38,6 +38,10 @@ class NameTaken(Conflict):
     code, title = "name_taken", N_("This name is already in use")
 
 
+class DomainTaken(Conflict):
+    code, title = "domain_taken", N_("Another organisation already has this domain")
+
+
 class IdentityTaken(Conflict):
     code, title = "identity_taken", N_("This contact already belongs to another customer")
 

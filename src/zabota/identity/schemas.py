@@ -7,16 +7,20 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
+from zabota.core.fields import not_null, without_nul
 from zabota.identity.models import IdentityKind, Presence, Role
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Password = Annotated[str, Field(min_length=8, max_length=200)]
 Lang = Literal["ru", "en"]
-Domain = Annotated[str, Field(max_length=253, pattern=r"^[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}$")]
+# Checked and normalised (Unicode, lower case) by identity.service.normalize_domain.
+Domain = Annotated[str, Field(min_length=1, max_length=253)]
 
 
 class In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    _no_nul = without_nul()
 
 
 class Out(BaseModel):
@@ -73,6 +77,9 @@ class UserUpdate(In):
     team_ids: list[int] | None = None
     skills: list[SkillIn] | None = None
 
+    _present = not_null("email", "name", "role", "password", "language", "timezone",
+                        "capacity", "presence", "is_active", "team_ids", "skills")
+
 
 class TeamRef(Out):
     id: int
@@ -112,6 +119,8 @@ class TeamUpdate(In):
     escalation_team_id: int | None = None
     member_ids: list[int] | None = None
 
+    _present = not_null("name", "description", "member_ids")
+
 
 class TeamOut(Out):
     id: int
@@ -137,6 +146,8 @@ class OrganizationUpdate(In):
     sla_tier: Annotated[str, Field(min_length=1, max_length=32)] | None = None
     is_vip: bool | None = None
     notes: Annotated[str, Field(max_length=10000)] | None = None
+
+    _present = not_null("name", "sla_tier", "is_vip", "notes")
 
 
 class OrganizationOut(Out):
@@ -196,6 +207,8 @@ class CustomerUpdate(In):
     sees_organization_tickets: bool | None = None
     language: Lang | None = None
     notes: Annotated[str, Field(max_length=10000)] | None = None
+
+    _present = not_null("name", "sees_organization_tickets", "notes")
 
 
 class CustomerOut(Out):

@@ -224,7 +224,29 @@ def actor_for_customer(customer: Customer, *, token_id: int | None = None) -> Ac
 
 
 def normalize_email(value: str) -> str:
-    return value.strip().lower()
+    value = value.strip().lower()
+    if "xn--" in value:  # the same mailbox as its Unicode form (user@пример.рф)
+        local, _at, domain = value.rpartition("@")
+        value = f"{local}@{normalize_domain(domain)}"
+    return value
+
+
+_HOSTNAME = re.compile(
+    r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})")
+
+
+def normalize_domain(value: str) -> str:
+    """An internet domain in lower-case Unicode (пример.рф, also when given as punycode),
+    as customers' e-mail addresses carry it; ValueError when it is not one."""
+    value = value.strip().lower().rstrip(".")
+    try:
+        ascii_form = value.encode("idna").decode("ascii")
+        unicode_form = ascii_form.encode("ascii").decode("idna")
+    except UnicodeError:
+        raise ValueError("domain") from None
+    if len(ascii_form) > 253 or not _HOSTNAME.fullmatch(ascii_form):
+        raise ValueError("domain")
+    return unicode_form
 
 
 def normalize_phone(value: str) -> str:
@@ -285,6 +307,8 @@ def update_user(session: Session, user_id: int, *, actor: Actor, **changes: obje
                 raise errors.EmailTaken(errors=[{"field": "email",
                                                  "message": _(errors.EmailTaken.title)}])
             user.email = email
+        elif key == "timezone" and value not in available_timezones():
+            raise field_error("timezone", _("Choose a time zone from the list"))
         else:
             setattr(user, key, value)
     session.flush()
@@ -423,7 +447,8 @@ def create_organization(
     require(actor, Permission.EDIT_CUSTOMERS)
     if session.scalar(sa.select(Organization.id).where(Organization.name == name)) is not None:
         raise errors.NameTaken(errors=[{"field": "name", "message": _(errors.NameTaken.title)}])
-    org = Organization(name=name, domain=domain.lower() if domain else None, sla_tier=sla_tier,
+    domain = _free_domain(session, domain, None)
+    org = Organization(name=name, domain=domain, sla_tier=sla_tier,
                        is_vip=is_vip, notes=notes, created_at=clock.now())
     session.add(org)
     session.flush()
@@ -438,12 +463,29 @@ def update_organization(session: Session, org_id: int, *, actor: Actor,
     if name is not None and name != org.name and session.scalar(
             sa.select(Organization.id).where(Organization.name == name)) is not None:
         raise errors.NameTaken(errors=[{"field": "name", "message": _(errors.NameTaken.title)}])
-    if isinstance(changes.get("domain"), str):
-        changes["domain"] = str(changes["domain"]).lower()
+    if "domain" in changes:
+        changes["domain"] = _free_domain(session, cast(str | None, changes["domain"]), org.id)
     for key, value in changes.items():
         setattr(org, key, value)
     session.flush()
     return org
+
+
+def _free_domain(session: Session, domain: str | None, org_id: int | None) -> str | None:
+    """The domain normalised, refused when another organisation has it: a customer's
+    e-mail domain must point to one organisation."""
+    if not domain:
+        return None
+    try:
+        domain = normalize_domain(domain)
+    except ValueError:
+        raise field_error("domain", _("Enter a domain such as example.ru")) from None
+    other = session.scalar(sa.select(Organization.id).where(
+        Organization.domain == domain, Organization.id != (org_id or 0)))
+    if other is not None:
+        raise errors.DomainTaken(errors=[{"field": "domain",
+                                          "message": _(errors.DomainTaken.title)}])
+    return domain
 
 
 def get_organization(session: Session, org_id: int, *, actor: Actor) -> Organization:

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from zabota.core.fields import not_null, without_nul
 from zabota.kb.models import ArticleStatus, BodyFormat, Visibility
 
 Language = Literal["ru", "en"]
@@ -23,6 +24,8 @@ CategoryId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 class In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    _no_nul = without_nul()
 
 
 class Out(BaseModel):
@@ -56,6 +59,9 @@ class ArticleUpdate(In):
     position: Position | None = None
     expected_version: Annotated[int, Field(ge=1)] | None = None
     note: Annotated[str, Field(max_length=200)] = ""
+
+    _present = not_null("title", "body", "body_format", "slug", "tags", "visibility",
+                        "status", "position")
 
     def changes(self) -> dict[str, Any]:
         """The fields the client sent, except the workflow and concurrency ones."""
@@ -126,6 +132,9 @@ class CategoryUpdate(In):
                                pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")] | None = None
     parent_id: CategoryId | None = None
     position: Position | None = None
+
+    _present = not_null("name_ru", "name_en", "description_ru", "description_en", "slug",
+                        "position")
 
 
 class CategoryOut(Out):

@@ -39,6 +39,8 @@ def normalize_word(word: str) -> str:
 
 def terms(text: str) -> list[str]:
     """Normalised terms of a text in order, punctuation dropped."""
+    if "\x00" in text:  # a NUL ends a string in SQLite's C API (FTS5 queries, for one)
+        text = text.replace("\x00", " ")
     return [normalize_word(token) for token in tokens(text) if _WORD.search(token)]
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from zabota.core.fields import not_null, without_nul
 from zabota.routing.models import AssignmentMode
 from zabota.tickets.models import Channel, Priority
 
@@ -21,6 +22,8 @@ SentimentLabel = Literal["negative", "neutral", "positive"]
 
 class In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    _no_nul = without_nul()
 
 
 class Out(BaseModel):
@@ -44,6 +47,8 @@ class CategoryUpdate(In):
     team_id: int | None = None
     skill: Annotated[str, Field(max_length=100)] | None = None
     is_active: bool | None = None
+
+    _present = not_null("name_ru", "name_en", "skill", "is_active")
 
 
 class CategoryOut(Out):
@@ -84,7 +89,7 @@ class RuleActions(In):
     def does_something(self) -> RuleActions:
         if not (self.category or self.team_id or self.priority or self.tags
                 or self.assignee_id or self.skip_model):
-            raise ValueError("a rule needs at least one action")
+            raise ValueError("no_action")
         return self
 
 
@@ -104,6 +109,9 @@ class RuleUpdate(In):
     is_continue: bool | None = None
     conditions: RuleConditions | None = None
     actions: RuleActions | None = None
+
+    _present = not_null("name", "position", "is_enabled", "is_continue", "conditions",
+                        "actions")
 
 
 class RuleOut(Out):

@@ -5,29 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from zabota.core.fields import MAX_ROW_ID, MAX_STAFF_ID, not_null, without_nul
 from zabota.identity.schemas import CustomerInline
 from zabota.tickets.models import AuthorKind, Channel, FieldType, Priority, Status
 
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
-# Ids a client sends, bounded by their columns: beyond, the database refuses the number
-# itself (an error 500) instead of finding nothing (a clear 404 or 422).
-RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]  # tickets, customers, attachments
-StaffId = Annotated[int, Field(ge=1, le=2**31 - 1)]  # teams, users
+# Ids a client sends, bounded by their columns (see core.fields).
+RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]  # tickets, customers, attachments
+StaffId = Annotated[int, Field(ge=1, le=MAX_STAFF_ID)]  # teams, users
 Tag = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-
-def _not_null(value: Any) -> Any:
-    # Omitted means "leave it"; an explicit null would mean "clear it", which these fields
-    # (status, priority, subject) cannot be.
-    if value is None:
-        raise ValueError("not_null")
-    return value
+    _no_nul = without_nul()
 
 
 class Out(BaseModel):
@@ -75,7 +69,7 @@ class TicketUpdate(In):
     custom_fields: dict[str, Any] | None = None
     reason: Reason | None = None
 
-    _present = field_validator("subject", "status", "priority")(_not_null)
+    _present = not_null("subject", "status", "priority", "tags", "custom_fields")
 
     def changes(self) -> dict[str, Any]:
         """Only what the client sent; `null` for team or assignee means "clear it"."""
@@ -111,7 +105,7 @@ class BulkChanges(In):
     add_tags: list[Tag] | None = None
     remove_tags: list[Tag] | None = None
 
-    _present = field_validator("status", "priority")(_not_null)
+    _present = not_null("status", "priority")
 
 
 class BulkIn(In):

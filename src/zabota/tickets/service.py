@@ -6,6 +6,7 @@ import base64
 import functools
 import html
 import json
+import math
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -171,6 +172,7 @@ class NewMessage:
 
 def sanitize(text: str | None, raw_html: str | None) -> tuple[str, str]:
     """Plain text and safe HTML of a message body; HTML from outside is cleaned on the way in."""
+    text, raw_html = text and _without_nul(text), raw_html and _without_nul(raw_html)
     if raw_html:
         safe = nh3.clean(raw_html, link_rel="noopener noreferrer nofollow")
         plain = text or html.unescape(nh3.clean(raw_html.replace("<br", "\n<br")
@@ -179,6 +181,11 @@ def sanitize(text: str | None, raw_html: str | None) -> tuple[str, str]:
     plain = (text or "").strip()
     paragraphs = (html.escape(p).replace("\n", "<br>") for p in plain.split("\n\n"))
     return plain, "".join(f"<p>{p}</p>" for p in paragraphs)
+
+
+def _without_nul(text: str) -> str:
+    """Channels deliver what they get; PostgreSQL cannot store a NUL in text."""
+    return text.replace("\x00", "") if "\x00" in text else text
 
 
 class Opened(NamedTuple):
@@ -220,7 +227,7 @@ def open_ticket(
     if not plain and not message.attachment_ids:
         raise field_error("message.text", _("Write what the request is about"))
     ticket = Ticket(
-        subject=subject.strip(), status=Status.OPEN if assignee_id else Status.NEW,
+        subject=_without_nul(subject).strip(), status=Status.OPEN if assignee_id else Status.NEW,
         priority=priority, channel=channel, customer_id=customer.id,
         organization_id=customer.organization_id, team_id=team_id, assignee_id=assignee_id,
         category=category, language=language or customer.language,
@@ -888,11 +895,17 @@ def _validated_fields(session: Session, values: dict[str, Any]) -> dict[str, Any
     return cleaned
 
 
+# A number field holds what JSON readers (browsers, reports) read exactly; NaN and infinity
+# are no numbers to them, and a larger integer would be rounded or refused by the database.
+MAX_FIELD_NUMBER = 2**53
+
+
 def _typed_value(definition: CustomFieldDef, value: Any, name: str) -> Any:
     kind = definition.type
     if kind == FieldType.TEXT and isinstance(value, str) and len(value) <= 2000:
         return value
-    if kind == FieldType.NUMBER and isinstance(value, (int, float)) and not isinstance(value, bool):
+    if kind == FieldType.NUMBER and isinstance(value, (int, float)) and not isinstance(
+            value, bool) and math.isfinite(value) and abs(value) <= MAX_FIELD_NUMBER:
         return value
     if kind == FieldType.BOOLEAN and isinstance(value, bool):
         return value

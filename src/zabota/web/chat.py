@@ -67,7 +67,7 @@ from zabota.identity import service as identity
 from zabota.identity.permissions import Actor
 from zabota.tickets.models import Channel
 from zabota.web import problems
-from zabota.web.deps import SettingsDep
+from zabota.web.deps import PathId, SettingsDep
 from zabota.web.ui.common import (
     SESSION_COOKIE,
     StaffActor,
@@ -664,14 +664,14 @@ def waiting_list(request: Request, session: UISession, actor: StaffActor) -> Res
 
 
 @router.get("/agent/chats/{ticket_id}/panel")
-def chat_panel(ticket_id: int, request: Request, session: UISession, actor: StaffActor,
+def chat_panel(ticket_id: PathId, request: Request, session: UISession, actor: StaffActor,
                settings: SettingsDep) -> Response:
     return render(request, "agent/_chat_panel.html",
                   _panel_context(session, actor, ticket_id, settings))
 
 
 @router.post("/agent/chats/{ticket_id}/accept")
-def accept(ticket_id: int, request: Request, session: UISession, actor: StaffActor,
+def accept(ticket_id: PathId, request: Request, session: UISession, actor: StaffActor,
            settings: SettingsDep, csrf_token: Annotated[str, Form()] = "") -> Response:
     check_csrf(request, csrf_token)
     accepted = chat.accept_chat(session, ticket_id, actor=actor)
@@ -693,7 +693,7 @@ def accept(ticket_id: int, request: Request, session: UISession, actor: StaffAct
 
 
 @router.post("/agent/chats/{ticket_id}/messages")
-def reply(ticket_id: int, request: Request, session: UISession, actor: StaffActor,
+def reply(ticket_id: PathId, request: Request, session: UISession, actor: StaffActor,
           settings: SettingsDep,
           text: Annotated[str, Form(max_length=100_000)] = "",
           files: Annotated[list[UploadFile] | None, File()] = None,
@@ -710,7 +710,7 @@ def reply(ticket_id: int, request: Request, session: UISession, actor: StaffActo
 
 
 @router.post("/agent/chats/{ticket_id}/finish")
-def finish(ticket_id: int, request: Request, session: UISession, actor: StaffActor,
+def finish(ticket_id: PathId, request: Request, session: UISession, actor: StaffActor,
            csrf_token: Annotated[str, Form()] = "") -> Response:
     check_csrf(request, csrf_token)
     chat.finish_chat(session, ticket_id, actor=actor)

@@ -6,11 +6,12 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from zabota.core.db import Database
+from zabota.core.fields import MAX_ROW_ID, MAX_STAFF_ID
 from zabota.core.i18n import set_language
 from zabota.core.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from zabota.core.settings import Settings
@@ -20,6 +21,14 @@ from zabota.identity.actor_cache import ActorCache
 from zabota.identity.permissions import Actor
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+# An id in a URL or a filter, bounded as the columns are: a larger number names nothing (404
+# in a path, 422 in a filter) instead of overflowing the database driver.
+PathId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]  # BIGINT keys: tickets, customers, articles
+SmallPathId = Annotated[int, Path(ge=1, le=MAX_STAFF_ID)]  # INTEGER keys: users, teams, rules
+QueryId = Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)]
+StaffQueryId = Annotated[int | None, Query(ge=1, le=MAX_STAFF_ID)]  # teams, users
 
 
 def get_settings_dep(request: Request) -> Settings:

@@ -60,13 +60,18 @@ def zabota_error(request: Request, exc: Exception) -> Response:
                        detail=exc.detail or title, headers=headers, **exc.data)
 
 
-def validation_error(request: Request, exc: Exception) -> JSONResponse:
+def validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if any(error.get("loc", ("",))[0] == "path" for error in exc.errors()):
+        # `/tickets/abc` or an id beyond any column: the address names nothing.
+        return http_error(request, StarletteHTTPException(404))
     with language(_language(request)):
         errors = [{"field": _field_path(error), "message": field_message(error)}
                   for error in exc.errors()]
         title = _(InvalidInput.title)
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or title
+        if _wants_html(request):  # a hand-edited address, or a box the page did not limit
+            return _html_error(request, 422, title, detail)
         return problem(request, status=422, code=InvalidInput.code, title=title, detail=detail,
                        errors=errors)
 
@@ -81,6 +86,18 @@ def http_error(request: Request, exc: Exception) -> Response:
             return _html_error(request, exc.status_code, title, title)
         return problem(request, status=exc.status_code, code=f"http_{exc.status_code}",
                        title=title, detail=title, headers=getattr(exc, "headers", None))
+
+
+def server_error(request: Request, exc: Exception) -> Response:
+    """Whatever no other handler knew: a bug. The client still gets a problem (or the error
+    page) in its language; the traceback goes to the log."""
+    with language(_language(request)):
+        title = _("Something went wrong on our side")
+        detail = _("The error has been logged. Try again; if it happens again, tell the "
+                   "administrator.")
+        if _wants_html(request):
+            return _html_error(request, 500, title, detail)
+        return problem(request, status=500, code="internal_error", title=title, detail=detail)
 
 
 def _field_path(error: dict[str, Any]) -> str:
@@ -100,6 +117,8 @@ def field_message(error: dict[str, Any]) -> str:
         return _("Give at least one contact: e-mail, phone or another id")
     if kind == "value_error" and reason.endswith("empty_message"):
         return _("The message is empty")
+    if kind == "value_error" and reason.endswith("no_action"):
+        return _("Choose what the rule does: a category, team, priority, tags or assignee")
     if kind == "value_error" and reason.endswith("not_null"):
         return _("This field cannot be empty")
     if kind == "value_error" and "email" in reason.lower():
@@ -147,3 +166,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ZabotaError, zabota_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, server_error)

@@ -35,6 +35,7 @@ from zabota.identity.schemas import (
 from zabota.tickets import service as tickets
 from zabota.tickets.models import FieldType
 from zabota.tickets.schemas import FieldDefCreate
+from zabota.web.deps import PathId, QueryId, SmallPathId
 from zabota.web.problems import field_message as validation_message
 from zabota.web.ui.common import (
     UIActor,
@@ -234,23 +235,25 @@ def create_user(request: Request, session: UISession, actor: AreaActor, form: Us
 
 
 @router.get("/users/{user_id}")
-def user_page(user_id: int, request: Request, session: UISession,
+def user_page(user_id: SmallPathId, request: Request, session: UISession,
               actor: AreaActor) -> Response:
     user = identity.get_user_for(session, user_id, actor=actor)
     return _user_page(request, session, actor, user_id, _user_values(user))
 
 
 @router.post("/users/{user_id}")
-def update_user(user_id: int, request: Request, session: UISession, actor: AreaActor,
+def update_user(user_id: SmallPathId, request: Request, session: UISession, actor: AreaActor,
                 form: UserForm, csrf_token: Csrf = "") -> Response:
     check_csrf(request, csrf_token)
     try:
-        body = _parse(UserUpdate, {
+        fields = {
             "email": form["email"], "name": form["name"], "role": form["role"],
-            "password": form["password"] or None, "language": form["language"],
-            "capacity": form["capacity"], "presence": form["presence"],
-            "is_active": form["is_active"], "team_ids": form["team_ids"],
-            "skills": form["skills"]})
+            "language": form["language"], "capacity": form["capacity"],
+            "presence": form["presence"], "is_active": form["is_active"],
+            "team_ids": form["team_ids"], "skills": form["skills"]}
+        if form["password"]:  # an empty box keeps the password
+            fields["password"] = form["password"]
+        body = _parse(UserUpdate, fields)
         identity.update_user(session, user_id, actor=actor,
                              **body.model_dump(exclude_none=True))
         session.commit()
@@ -331,7 +334,7 @@ def create_team(request: Request, session: UISession, actor: AreaActor, form: Te
 
 
 @router.get("/teams/{team_id}")
-def team_page(team_id: int, request: Request, session: UISession,
+def team_page(team_id: SmallPathId, request: Request, session: UISession,
               actor: AreaActor) -> Response:
     team = identity.get_team_for(session, team_id, actor=actor)
     form = {"name": team.name, "description": team.description, "email": team.email or "",
@@ -341,7 +344,7 @@ def team_page(team_id: int, request: Request, session: UISession,
 
 
 @router.post("/teams/{team_id}")
-def update_team(team_id: int, request: Request, session: UISession, actor: AreaActor,
+def update_team(team_id: SmallPathId, request: Request, session: UISession, actor: AreaActor,
                 form: TeamForm, csrf_token: Csrf = "") -> Response:
     check_csrf(request, csrf_token)
     try:
@@ -362,7 +365,7 @@ def update_team(team_id: int, request: Request, session: UISession, actor: AreaA
 @router.get("/customers")
 def customers(request: Request, session: UISession, actor: AreaActor,
               q: Annotated[str | None, Query(max_length=200)] = None,
-              after: int | None = None) -> Response:
+              after: QueryId = None) -> Response:
     rows = identity.list_customers(session, actor=actor, q=q or None, after_id=after,
                                    limit=CUSTOMERS_PER_PAGE)
     orgs = {org.id: org.name for org in identity.list_organizations(session, actor=actor)}
@@ -388,14 +391,14 @@ def _customer_page(request: Request, session: Session, actor: Actor, customer_id
 
 
 @router.get("/customers/{customer_id}")
-def customer_page(customer_id: int, request: Request, session: UISession,
+def customer_page(customer_id: PathId, request: Request, session: UISession,
                   actor: AreaActor) -> Response:
     return _customer_page(request, session, actor, customer_id)
 
 
 @router.post("/customers/{customer_id}")
 def update_customer(
-    customer_id: int, request: Request, session: UISession, actor: AreaActor,
+    customer_id: PathId, request: Request, session: UISession, actor: AreaActor,
     name: Annotated[str, Form(max_length=200)] = "",
     organization_id: Annotated[str, Form(max_length=20)] = "",
     sees_organization_tickets: Annotated[bool, Form()] = False,
@@ -420,7 +423,7 @@ def update_customer(
 
 
 @router.post("/customers/{customer_id}/identities")
-def add_identity(customer_id: int, request: Request, session: UISession, actor: AreaActor,
+def add_identity(customer_id: PathId, request: Request, session: UISession, actor: AreaActor,
                  kind: Annotated[str, Form(max_length=16)] = "",
                  value: Annotated[str, Form(max_length=254)] = "",
                  csrf_token: Csrf = "") -> Response:
@@ -459,7 +462,7 @@ def _find_merge_source(session: Session, actor: Actor, text: str) -> Customer:
 
 
 @router.post("/customers/{customer_id}/merge")
-def merge_customer(customer_id: int, request: Request, session: UISession, actor: AreaActor,
+def merge_customer(customer_id: PathId, request: Request, session: UISession, actor: AreaActor,
                    source: Annotated[str, Form(max_length=254)] = "",
                    confirmed: Annotated[bool, Form()] = False,
                    csrf_token: Csrf = "") -> Response:
@@ -537,7 +540,7 @@ def create_organization(request: Request, session: UISession, actor: AreaActor,
 
 
 @router.get("/organizations/{org_id}")
-def organization_page(org_id: int, request: Request, session: UISession,
+def organization_page(org_id: SmallPathId, request: Request, session: UISession,
                       actor: AreaActor) -> Response:
     org = identity.get_organization(session, org_id, actor=actor)
     form = {"name": org.name, "domain": org.domain or "", "sla_tier": org.sla_tier,
@@ -546,7 +549,7 @@ def organization_page(org_id: int, request: Request, session: UISession,
 
 
 @router.post("/organizations/{org_id}")
-def update_organization(org_id: int, request: Request, session: UISession, actor: AreaActor,
+def update_organization(org_id: SmallPathId, request: Request, session: UISession, actor: AreaActor,
                         form: OrganizationForm, csrf_token: Csrf = "") -> Response:
     check_csrf(request, csrf_token)
     try:
@@ -658,7 +661,7 @@ def create_token(request: Request, session: UISession, actor: AreaActor,
 
 
 @router.post("/tokens/{token_id}/revoke")
-def revoke_token(token_id: int, request: Request, session: UISession, actor: AreaActor,
+def revoke_token(token_id: PathId, request: Request, session: UISession, actor: AreaActor,
                  csrf_token: Csrf = "") -> Response:
     check_csrf(request, csrf_token)
     identity.revoke_token(session, token_id, actor=actor)

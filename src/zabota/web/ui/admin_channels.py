@@ -20,6 +20,7 @@ from zabota.core.i18n import _
 from zabota.identity import service as identity
 from zabota.identity.permissions import Actor, Permission
 from zabota.tickets.models import Channel
+from zabota.web.deps import PathId, SmallPathId
 from zabota.web.ui.admin import AreaActor, Csrf, _page
 from zabota.web.ui.common import UISession, check_csrf, error_text, field_errors, redirect
 
@@ -149,14 +150,14 @@ async def create_account(kind: str, request: Request, actor: AreaActor) -> Respo
 
 
 @router.get("/{account_id:int}")
-def account_page(account_id: int, request: Request, session: UISession,
+def account_page(account_id: SmallPathId, request: Request, session: UISession,
                  actor: AreaActor) -> Response:
     account = channels.get_account(session, account_id)
     return _form_page(request, session, _admin(actor), account.kind, account, _values(account))
 
 
 @router.post("/{account_id:int}")
-async def update_account(account_id: int, request: Request, actor: AreaActor) -> Response:
+async def update_account(account_id: SmallPathId, request: Request, actor: AreaActor) -> Response:
     _admin(actor)
     form = await _submitted(request)
     return await asyncio.to_thread(_store, request, actor, None, account_id, form)
@@ -179,7 +180,7 @@ def _store(request: Request, actor: Actor, kind: Channel | None, account_id: int
 
 
 @router.post("/{account_id:int}/test")
-async def test_connection(account_id: int, request: Request, actor: AreaActor,
+async def test_connection(account_id: SmallPathId, request: Request, actor: AreaActor,
                           csrf_token: Csrf = "") -> Response:
     """Run the channel's own check (log in, call getMe, …) and keep the outcome as its health."""
     check_csrf(request, csrf_token)
@@ -229,7 +230,7 @@ def quarantine(request: Request, session: UISession, actor: AreaActor) -> Respon
 
 
 @router.post("/quarantine/{item_id}/{action}")
-def quarantine_action(item_id: int, action: str, request: Request, session: UISession,
+def quarantine_action(item_id: PathId, action: str, request: Request, session: UISession,
                       actor: AreaActor, csrf_token: Csrf = "") -> Response:
     check_csrf(request, csrf_token)
     if action not in ("release", "dismiss"):

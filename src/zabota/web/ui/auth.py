@@ -3,19 +3,22 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
 
 from zabota.core.clock import SYSTEM_CLOCK, Clock
 from zabota.core.errors import RateLimited, ZabotaError
-from zabota.core.i18n import _
+from zabota.core.i18n import LANGUAGES, _
 from zabota.core.settings import Settings
 from zabota.core.signing import serializer_for
 from zabota.identity import errors as identity_errors
 from zabota.identity import service as identity
+from zabota.identity.models import Customer, User
 from zabota.tickets import attachments
-from zabota.web.deps import limiter
+from zabota.web.deps import PathId, limiter
 from zabota.web.ui.common import (
     SESSION_COOKIE,
     LoginRequired,
@@ -43,14 +46,25 @@ def timed_serializer(request: Request, salt: str) -> URLSafeTimedSerializer:
     return serializer_for(request.app.state.settings, salt, request_clock(request))
 
 
-def start_session(request: Request, token: str, target: str) -> Response:
-    """Redirect to `target` carrying the sign-in cookie for `token`."""
+def start_session(request: Request, token: str, target: str,
+                  language: str | None = None) -> Response:
+    """Redirect to `target` carrying the sign-in cookie for `token`, and the person's own
+    language, when they chose one, as the UI's (it wins over the browser's list)."""
     settings: Settings = request.app.state.settings
     response = redirect(target)
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax",
                         secure=request.url.scheme == "https",
                         max_age=settings.access_token_ttl_hours * 3600)
+    if language in LANGUAGES:
+        response.set_cookie("zabota_lang", language, samesite="lax", max_age=365 * 24 * 3600)
     return response
+
+
+def language_of(session: Session, *, user_id: int | None = None,
+                 customer_id: int | None = None) -> str | None:
+    if user_id is not None:
+        return session.scalar(sa.select(User.language).where(User.id == user_id))
+    return session.scalar(sa.select(Customer.language).where(Customer.id == customer_id))
 
 
 def _safe_next(value: str | None, default: str) -> str:
@@ -98,7 +112,9 @@ def login(request: Request, session: UISession, email: Annotated[str, Form(max_l
         return render(request, "login.html", {"next": next, "email": email,
                                               "error": error_text(exc)}, status_code=401
                       if exc.status == 401 else exc.status)
-    return start_session(request, token, _safe_next(next, "/agent" if row.user_id else "/portal"))
+    return start_session(request, token, _safe_next(next, "/agent" if row.user_id else "/portal"),
+                         language_of(session, user_id=row.user_id,
+                                      customer_id=row.customer_id))
 
 
 @router.post("/login/otp")
@@ -136,7 +152,8 @@ def login_otp(request: Request, session: UISession,
         return render(request, "login_otp.html", {"next": next, "pending": pending,
                                                   "error": error_text(exc)},
                       status_code=exc.status)
-    return start_session(request, token, _safe_next(next, "/agent"))
+    return start_session(request, token, _safe_next(next, "/agent"),
+                         language_of(session, user_id=user_id))
 
 
 @router.post("/logout")
@@ -160,7 +177,7 @@ def switch_language(code: str, request: Request, next: str | None = None) -> Red
 
 
 @router.get("/files/{attachment_id}")
-def download(attachment_id: int, request: Request, session: UISession) -> Response:
+def download(attachment_id: PathId, request: Request, session: UISession) -> Response:
     """An attachment for whoever may see its message (staff or the ticket's customer)."""
     actor = ui_actor(request)
     settings: Settings = request.app.state.settings

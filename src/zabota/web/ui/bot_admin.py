@@ -19,6 +19,7 @@ from zabota.bot.schemas import FaqIn
 from zabota.core.errors import ZabotaError
 from zabota.core.i18n import LANGUAGES, N_, _, get_language
 from zabota.identity.permissions import Actor, Permission, require
+from zabota.web.deps import SmallPathId
 from zabota.web.problems import field_message
 from zabota.web.ui.admin import LANGUAGE_NAMES, AreaActor, _failed, _may, _page, _parse
 from zabota.web.ui.common import UISession, check_csrf, redirect
@@ -96,7 +97,8 @@ def new_faq(request: Request, actor: BotActor) -> Response:
 
 
 @router.get("/faq/{faq_id}")
-def edit_faq(faq_id: int, request: Request, session: UISession, actor: BotActor) -> Response:
+def edit_faq(faq_id: SmallPathId, request: Request, session: UISession,
+             actor: BotActor) -> Response:
     row = bot.get_faq(session, faq_id, actor=actor)
     return _faq_form_page(request, actor, {
         "language": row.language, "question": row.question,
@@ -138,7 +140,7 @@ def create_faq(request: Request, session: UISession, actor: BotActor,
 
 
 @router.post("/faq/{faq_id}")
-def update_faq(faq_id: int, request: Request, session: UISession, actor: BotActor,
+def update_faq(faq_id: SmallPathId, request: Request, session: UISession, actor: BotActor,
                language: Annotated[str, Form(max_length=8)] = "",
                question: FaqText = "", alternatives: FaqLines = "", answer: FaqText = "",
                article_slug: Annotated[str, Form(max_length=200)] = "",
@@ -151,7 +153,7 @@ def update_faq(faq_id: int, request: Request, session: UISession, actor: BotActo
 
 
 @router.post("/faq/{faq_id}/delete")
-def delete_faq(faq_id: int, request: Request, session: UISession, actor: BotActor,
+def delete_faq(faq_id: SmallPathId, request: Request, session: UISession, actor: BotActor,
                csrf_token: Csrf = "") -> Response:
     check_csrf(request, csrf_token)
     bot.delete_faq(session, faq_id, actor=actor)
@@ -360,7 +362,7 @@ def save_flow(name: str, request: Request, session: UISession, actor: BotActor,
 
 
 @router.get("/flows/{name}/versions/{version}")
-def flow_version(name: str, version: int, request: Request, session: UISession,
+def flow_version(name: str, version: SmallPathId, request: Request, session: UISession,
                  actor: BotActor) -> Response:
     row = bot.get_flow_version(session, name, version, actor=actor)
     return _bot_page(request, actor, "bot_flow_version.html", {
@@ -369,7 +371,7 @@ def flow_version(name: str, version: int, request: Request, session: UISession,
 
 
 @router.post("/flows/{name}/versions/{version}/restore")
-def restore_flow(name: str, version: int, request: Request, session: UISession,
+def restore_flow(name: str, version: SmallPathId, request: Request, session: UISession,
                  actor: BotActor, csrf_token: Csrf = "") -> Response:
     check_csrf(request, csrf_token)
     try:

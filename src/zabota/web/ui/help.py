@@ -24,6 +24,7 @@ from zabota.identity.permissions import Actor
 from zabota.kb import analytics, content, search
 from zabota.kb import service as kb
 from zabota.kb.models import Article, KbCategory
+from zabota.web.deps import PathId, QueryId
 from zabota.web.ui.auth import request_clock
 from zabota.web.ui.common import (
     LoginRequired,
@@ -166,7 +167,7 @@ def deflect(request: Request, session: UISession,
 
 
 @router.get("/files/{attachment_id}/{filename}")
-def article_file(attachment_id: int, filename: str, request: Request,
+def article_file(attachment_id: PathId, filename: str, request: Request,
                  session: UISession) -> Response:
     """An image or file of an article: public with a published public article, else staff."""
     settings: Settings = request.app.state.settings
@@ -232,7 +233,7 @@ def search_page(lang: str, request: Request, session: UISession,
 
 @router.get("/{lang}/solved")
 def solved(lang: str, request: Request,
-           article: Annotated[int | None, Query()] = None) -> Response:
+           article: QueryId = None) -> Response:
     _prepare(request, lang)
     return _page(request, "solved.html", lang, {"article_id": article})
 
@@ -282,7 +283,7 @@ def _article_context(session: UISession, article: Article,
 
 @router.get("/{lang}/{category_slug}/{article_slug}")
 def article_page(lang: str, category_slug: str, article_slug: str, request: Request,
-                 session: UISession, s: Annotated[int | None, Query()] = None,
+                 session: UISession, s: QueryId = None,
                  voted: Annotated[str, Query(max_length=3)] = "") -> Response:
     actor = _prepare(request, lang)
     article, category = _article(session, lang, category_slug, article_slug)

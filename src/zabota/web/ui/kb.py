@@ -21,6 +21,7 @@ from zabota.kb import analytics, content, search
 from zabota.kb import service as kb
 from zabota.kb.models import Article, ArticleStatus, BodyFormat, Tone, Visibility
 from zabota.tickets import service as tickets
+from zabota.web.deps import PathId, QueryId, SmallPathId
 from zabota.web.ui.auth import request_clock
 from zabota.web.ui.common import (
     StaffActor,
@@ -248,7 +249,7 @@ def _article_context(session: Session, actor: Actor, article: Article) -> dict[s
 
 
 @router.get("/kb/articles/{article_id}")
-def article_page(article_id: int, request: Request, session: UISession,
+def article_page(article_id: PathId, request: Request, session: UISession,
                  actor: StaffActor) -> Response:
     article = kb.get_article_for(session, actor, article_id)
     return _page(request, session, actor, "article.html",
@@ -256,7 +257,7 @@ def article_page(article_id: int, request: Request, session: UISession,
 
 
 @router.get("/kb/articles/{article_id}/edit")
-def edit_article(article_id: int, request: Request, session: UISession,
+def edit_article(article_id: PathId, request: Request, session: UISession,
                  actor: StaffActor) -> Response:
     require(actor, Permission.EDIT_KB)
     article = kb.get_article_for(session, actor, article_id)
@@ -264,7 +265,7 @@ def edit_article(article_id: int, request: Request, session: UISession,
 
 
 @router.post("/kb/articles/{article_id}/edit")
-def save_article(article_id: int, request: Request, session: UISession, actor: StaffActor,
+def save_article(article_id: PathId, request: Request, session: UISession, actor: StaffActor,
                  form: ArticleForm, csrf_token: Csrf = "") -> Response:
     check_csrf(request, csrf_token)
     article = kb.get_article_for(session, actor, article_id)
@@ -292,7 +293,7 @@ def save_article(article_id: int, request: Request, session: UISession, actor: S
 
 
 @router.post("/kb/articles/{article_id}/status")
-def change_status(article_id: int, request: Request, session: UISession, actor: StaffActor,
+def change_status(article_id: PathId, request: Request, session: UISession, actor: StaffActor,
                   status: Annotated[str, Form(max_length=16)] = "",
                   csrf_token: Csrf = "") -> Response:
     check_csrf(request, csrf_token)
@@ -310,7 +311,7 @@ def change_status(article_id: int, request: Request, session: UISession, actor: 
 
 
 @router.post("/kb/articles/{article_id}/delete")
-def delete_article(article_id: int, request: Request, session: UISession, actor: StaffActor,
+def delete_article(article_id: PathId, request: Request, session: UISession, actor: StaffActor,
                    csrf_token: Csrf = "") -> Response:
     check_csrf(request, csrf_token)
     kb.delete_article(session, article_id, actor=actor)
@@ -319,7 +320,7 @@ def delete_article(article_id: int, request: Request, session: UISession, actor:
 
 
 @router.post("/kb/articles/{article_id}/files")
-def upload_file(article_id: int, request: Request, session: UISession, actor: StaffActor,
+def upload_file(article_id: PathId, request: Request, session: UISession, actor: StaffActor,
                 file: Annotated[UploadFile | None, File()] = None,
                 csrf_token: Csrf = "") -> Response:
     check_csrf(request, csrf_token)
@@ -344,7 +345,7 @@ def upload_file(article_id: int, request: Request, session: UISession, actor: St
 
 
 @router.get("/kb/articles/{article_id}/history")
-def history(article_id: int, request: Request, session: UISession, actor: StaffActor,
+def history(article_id: PathId, request: Request, session: UISession, actor: StaffActor,
             old: Annotated[int | None, Query(alias="from")] = None,
             new: Annotated[int | None, Query(alias="to")] = None) -> Response:
     article = kb.get_article_for(session, actor, article_id)
@@ -361,7 +362,7 @@ def history(article_id: int, request: Request, session: UISession, actor: StaffA
 
 
 @router.post("/kb/articles/{article_id}/versions/{number}/restore")
-def restore(article_id: int, number: int, request: Request, session: UISession,
+def restore(article_id: PathId, number: SmallPathId, request: Request, session: UISession,
             actor: StaffActor, csrf_token: Csrf = "") -> Response:
     check_csrf(request, csrf_token)
     kb.restore_version(session, article_id, number, actor=actor, clock=request_clock(request))
@@ -425,7 +426,7 @@ def create_category(request: Request, session: UISession, actor: StaffActor,
 
 
 @router.get("/kb/categories/{category_id}")
-def category_page(category_id: int, request: Request, session: UISession,
+def category_page(category_id: SmallPathId, request: Request, session: UISession,
                   actor: StaffActor) -> Response:
     c = kb.get_category(session, category_id)
     form = {"name_ru": c.name_ru, "name_en": c.name_en, "description_ru": c.description_ru,
@@ -435,7 +436,7 @@ def category_page(category_id: int, request: Request, session: UISession,
 
 
 @router.post("/kb/categories/{category_id}")
-def update_category(category_id: int, request: Request, session: UISession,
+def update_category(category_id: SmallPathId, request: Request, session: UISession,
                     actor: StaffActor, form: CategoryForm, csrf_token: Csrf = "") -> Response:
     check_csrf(request, csrf_token)
     try:
@@ -449,7 +450,7 @@ def update_category(category_id: int, request: Request, session: UISession,
 
 
 @router.post("/kb/categories/{category_id}/delete")
-def delete_category(category_id: int, request: Request, session: UISession,
+def delete_category(category_id: SmallPathId, request: Request, session: UISession,
                     actor: StaffActor, csrf_token: Csrf = "") -> Response:
     check_csrf(request, csrf_token)
     try:
@@ -506,7 +507,7 @@ def create_synonyms(request: Request, session: UISession, actor: StaffActor,
 
 
 @router.post("/kb/synonyms/{group_id}/delete")
-def delete_synonyms(group_id: int, request: Request, session: UISession, actor: StaffActor,
+def delete_synonyms(group_id: SmallPathId, request: Request, session: UISession, actor: StaffActor,
                     csrf_token: Csrf = "") -> Response:
     check_csrf(request, csrf_token)
     kb.delete_synonym_group(session, group_id, actor=actor)
@@ -542,7 +543,7 @@ def _canned_page(request: Request, session: Session, actor: Actor, form: dict[st
 
 @router.get("/kb/canned")
 def canned(request: Request, session: UISession, actor: StaffActor,
-           edit: Annotated[int | None, Query()] = None) -> Response:
+           edit: QueryId = None) -> Response:
     form: dict[str, Any] = {"language": actor.language, "tone": Tone.FORMAL.value,
                             "is_active": True}
     if edit is not None:
@@ -577,7 +578,7 @@ def save_canned(request: Request, session: UISession, actor: StaffActor, form: C
 
 
 @router.post("/kb/canned/{canned_id}/delete")
-def delete_canned(canned_id: int, request: Request, session: UISession, actor: StaffActor,
+def delete_canned(canned_id: SmallPathId, request: Request, session: UISession, actor: StaffActor,
                   csrf_token: Csrf = "") -> Response:
     check_csrf(request, csrf_token)
     kb.delete_canned(session, canned_id, actor=actor)
@@ -608,7 +609,7 @@ def _public_base(request: Request) -> str:
 
 
 @router.get("/kb/assist/{ticket_id}")
-def assist(ticket_id: int, request: Request, session: UISession, actor: StaffActor,
+def assist(ticket_id: PathId, request: Request, session: UISession, actor: StaffActor,
            q: Annotated[str, Query(max_length=500)] = "",
            fragment: Annotated[bool, Query()] = False) -> Response:
     """Suggested articles and canned responses for a ticket, in the customer's language."""
@@ -646,7 +647,7 @@ def suggest(request: Request, session: UISession, actor: StaffActor,
 
 
 @router.post("/tickets/{ticket_id}/messages/{message_id}/article")
-def article_from_message(ticket_id: int, message_id: int, request: Request,
+def article_from_message(ticket_id: PathId, message_id: PathId, request: Request,
                          session: UISession, actor: StaffActor,
                          csrf_token: Csrf = "") -> Response:
     """"Make an article from this answer": a draft to edit, with the answer as its text."""

@@ -13,7 +13,7 @@ from zabota.identity.permissions import Actor
 from zabota.kb import analytics as kb_analytics
 from zabota.tickets import service as tickets
 from zabota.tickets.models import Channel, Status
-from zabota.web.deps import SettingsDep
+from zabota.web.deps import PathId, SettingsDep
 from zabota.web.ui.common import (
     UIActor,
     UISession,
@@ -106,14 +106,14 @@ def _request_context(session: UISession, actor: Actor, ticket_id: int) -> dict[s
 
 
 @router.get("/requests/{ticket_id}")
-def request_page(ticket_id: int, request: Request, session: UISession,
+def request_page(ticket_id: PathId, request: Request, session: UISession,
                  actor: UIActor) -> Response:
     return render(request, "portal/request.html",
                   _request_context(session, _customer(actor), ticket_id))
 
 
 @router.post("/requests/{ticket_id}/comment")
-def comment(ticket_id: int, request: Request, session: UISession, actor: UIActor,
+def comment(ticket_id: PathId, request: Request, session: UISession, actor: UIActor,
             settings: SettingsDep,
             text: Annotated[str, Form(max_length=100_000)] = "",
             files: Annotated[list[UploadFile] | None, File()] = None,
@@ -134,7 +134,7 @@ def comment(ticket_id: int, request: Request, session: UISession, actor: UIActor
 
 
 @router.post("/requests/{ticket_id}/status")
-def change_status(ticket_id: int, request: Request, session: UISession, actor: UIActor,
+def change_status(ticket_id: PathId, request: Request, session: UISession, actor: UIActor,
                   status: Annotated[str, Form(max_length=16)] = "",
                   csrf_token: Annotated[str, Form()] = "") -> Response:
     customer = _customer(actor)

@@ -27,7 +27,7 @@ from zabota.identity import service as identity
 from zabota.identity.links import REQUEST_LINK_DAYS, REQUEST_LINK_SALT
 from zabota.identity.models import Customer
 from zabota.web.deps import limiter
-from zabota.web.ui.auth import request_clock, start_session, timed_serializer
+from zabota.web.ui.auth import language_of, request_clock, start_session, timed_serializer
 from zabota.web.ui.common import UISession, error_text, render
 from zabota.web.ui.common import csrf_token as signed_csrf
 
@@ -235,15 +235,17 @@ def _use(request: Request, session: Session, csrf_token: str, redeem: Callable[[
         client = request.client.host if request.client else "unknown"
         limiter(request).hit(f"link-use-ip:{client}",
                              limit=settings.login_rate_limit_per_minute * 5)
+        customer_id = redeem()
         access = identity.issue_token_for(
             session, ttl=timedelta(hours=settings.access_token_ttl_hours),
-            customer_id=redeem(), clock=request_clock(request))
+            customer_id=customer_id, clock=request_clock(request))
         session.commit()
     except (ZabotaError, RateLimited) as exc:
         session.rollback()
         return _page(request, "portal/link_confirm.html",
                      {"token": None, "error": error_text(exc)}, status_code=exc.status)
-    return start_session(request, access, target())
+    return start_session(request, access, target(),
+                         language_of(session, customer_id=customer_id))
 
 
 def _current(session: Session, customer_id: int, nonce: int) -> None:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from zabota.core.errors import ZabotaError
+from zabota.core.errors import ZabotaError, field_error
 from zabota.core.i18n import N_, _, get_language
 from zabota.identity import service as identity
 from zabota.identity.permissions import Actor, Permission
@@ -23,6 +23,7 @@ from zabota.routing.schemas import (
 )
 from zabota.tickets import service as tickets
 from zabota.tickets.models import Channel, Priority
+from zabota.web.deps import PathId, SmallPathId
 from zabota.web.ui.admin import AreaActor, _failed, _may, _optional_int, _page, _parse
 from zabota.web.ui.common import StaffActor, UISession, check_csrf, redirect
 
@@ -99,7 +100,7 @@ def create_category(
 
 
 @router.post("/admin/routing/categories/{category_id}/delete")
-def delete_category(category_id: int, request: Request, session: UISession,
+def delete_category(category_id: SmallPathId, request: Request, session: UISession,
                     actor: AreaActor, csrf_token: Csrf = "") -> Response:
     check_csrf(request, csrf_token)
     try:
@@ -113,7 +114,7 @@ def delete_category(category_id: int, request: Request, session: UISession,
 
 
 @router.post("/admin/routing/teams/{team_id}/mode")
-def team_mode(team_id: int, request: Request, session: UISession, actor: AreaActor,
+def team_mode(team_id: SmallPathId, request: Request, session: UISession, actor: AreaActor,
               mode: Annotated[str, Form(max_length=16)] = "", csrf_token: Csrf = "") -> Response:
     check_csrf(request, csrf_token)
     try:
@@ -201,9 +202,12 @@ def create_rule(
             "team_id": team_id, "priority": priority, "tags": tags,
             "is_continue": is_continue, "skip_model": skip_model}
     try:
+        lines = [p.strip() for p in phrases.splitlines() if p.strip()]
+        if not lines:  # a rule without conditions holds for every ticket: not from this form
+            raise field_error("phrases", _("Enter at least one phrase, one per line"))
         body = _parse(RuleCreate, {
             "name": name, "is_continue": is_continue,
-            "conditions": {"phrases": [p.strip() for p in phrases.splitlines() if p.strip()],
+            "conditions": {"phrases": lines,
                            "channels": [channel] if channel else []},
             "actions": {"category": category or None,
                         "team_id": _optional_int(team_id, "actions.team_id"),
@@ -225,7 +229,7 @@ def create_rule(
 
 
 @router.post("/admin/routing/rules/{rule_id}/{action}")
-def change_rule(rule_id: int, action: str, request: Request, session: UISession,
+def change_rule(rule_id: SmallPathId, action: str, request: Request, session: UISession,
                 actor: AreaActor, csrf_token: Csrf = "") -> Response:
     check_csrf(request, csrf_token)
     try:
@@ -315,7 +319,7 @@ def model_action(action: str, request: Request, session: UISession, actor: AreaA
 
 
 @router.post("/agent/tickets/{ticket_id}/category")
-def set_category(ticket_id: int, request: Request, session: UISession, actor: StaffActor,
+def set_category(ticket_id: PathId, request: Request, session: UISession, actor: StaffActor,
                  category: Annotated[str, Form(max_length=100)] = "",
                  csrf_token: Csrf = "") -> Response:
     """The category an agent picks (or confirms from the suggestions) on the ticket page;

@@ -8,7 +8,7 @@ from fastapi.responses import FileResponse
 
 from zabota.tickets import attachments
 from zabota.tickets.schemas import AttachmentOut
-from zabota.web.deps import CurrentActor, SessionDep, SettingsDep
+from zabota.web.deps import CurrentActor, PathId, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/attachments", tags=["attachments"])
 
@@ -27,7 +27,7 @@ def upload(file: Annotated[UploadFile, File()], session: SessionDep, actor: Curr
 
 
 @router.get("/{attachment_id}")
-def download(attachment_id: int, session: SessionDep, actor: CurrentActor,
+def download(attachment_id: PathId, session: SessionDep, actor: CurrentActor,
              settings: SettingsDep) -> FileResponse:
     row, path = attachments.get_attachment_for(session, actor, attachment_id, settings)
     # Always a download, never rendered inline: an uploaded HTML or SVG must not run here.

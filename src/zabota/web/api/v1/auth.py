@@ -12,7 +12,7 @@ from zabota.identity.schemas import (
     TokenOut,
     TokenRequest,
 )
-from zabota.web.deps import CurrentActor, SessionDep, SettingsDep, limiter
+from zabota.web.deps import CurrentActor, PathId, SessionDep, SettingsDep, limiter
 
 router = APIRouter(tags=["auth"])
 
@@ -60,7 +60,7 @@ def create_token(body: PersonalTokenCreate, session: SessionDep,
 
 
 @router.delete("/api-tokens/{token_id}")
-def revoke_token(token_id: int, session: SessionDep, actor: CurrentActor) -> PersonalTokenOut:
+def revoke_token(token_id: PathId, session: SessionDep, actor: CurrentActor) -> PersonalTokenOut:
     row = service.revoke_token(session, token_id, actor=actor)
     out = PersonalTokenOut.model_validate(row)
     session.commit()

@@ -21,7 +21,7 @@ from zabota.channels.phone import calls
 from zabota.channels.telegram import intake as telegram
 from zabota.channels.vk import intake as vk
 from zabota.channels.whatsapp import intake as whatsapp
-from zabota.web.deps import SessionDep, SettingsDep
+from zabota.web.deps import SessionDep, SettingsDep, SmallPathId
 
 router = APIRouter(prefix="/channels", tags=["channels"])
 
@@ -58,7 +58,7 @@ def _summary(outcome: Outcome) -> dict[str, Any]:
 
 @router.post("/telegram/{account_id}/webhook")
 def telegram_webhook(
-    account_id: int, payload: RawBody, session: SessionDep, settings: SettingsDep,
+    account_id: SmallPathId, payload: RawBody, session: SessionDep, settings: SettingsDep,
     secret: Annotated[str | None, Header(alias="X-Telegram-Bot-Api-Secret-Token")] = None,
 ) -> JSONResponse:
     """A Telegram update (set with `setWebhook` and a `secret_token`)."""
@@ -69,7 +69,7 @@ def telegram_webhook(
 
 
 @router.post("/vk/{account_id}/callback", response_class=PlainTextResponse)
-def vk_callback(account_id: int, payload: RawBody, session: SessionDep,
+def vk_callback(account_id: SmallPathId, payload: RawBody, session: SessionDep,
                 settings: SettingsDep) -> PlainTextResponse:
     """A VK Callback API event: answered `ok`, or the confirmation code."""
     outcome = vk.receive_callback(session, account_id, payload, settings=settings)
@@ -80,7 +80,7 @@ def vk_callback(account_id: int, payload: RawBody, session: SessionDep,
 
 @router.get("/whatsapp/{account_id}/webhook", response_class=PlainTextResponse)
 def whatsapp_verify(
-    account_id: int, session: SessionDep,
+    account_id: SmallPathId, session: SessionDep,
     mode: Annotated[str | None, Query(alias="hub.mode", max_length=32)] = None,
     token: Annotated[str | None, Query(alias="hub.verify_token", max_length=512)] = None,
     challenge: Annotated[str | None, Query(alias="hub.challenge", max_length=512)] = None,
@@ -92,7 +92,7 @@ def whatsapp_verify(
 
 @router.post("/whatsapp/{account_id}/webhook")
 def whatsapp_webhook(
-    account_id: int, payload: RawBody, session: SessionDep, settings: SettingsDep,
+    account_id: SmallPathId, payload: RawBody, session: SessionDep, settings: SettingsDep,
     signature: Annotated[str | None, Header(alias="X-Hub-Signature-256")] = None,
 ) -> JSONResponse:
     """A WhatsApp Cloud API notification, signed with the app secret."""

@@ -15,7 +15,7 @@ from zabota.identity.schemas import (
     OrganizationOut,
     OrganizationUpdate,
 )
-from zabota.web.deps import CurrentActor, SessionDep
+from zabota.web.deps import CurrentActor, PathId, QueryId, SessionDep, SmallPathId
 
 router = APIRouter(tags=["customers"])
 
@@ -24,7 +24,7 @@ router = APIRouter(tags=["customers"])
 def list_customers(
     session: SessionDep, actor: CurrentActor,
     q: Annotated[str | None, Query(max_length=200)] = None,
-    organization_id: int | None = None, after_id: int | None = None,
+    organization_id: QueryId = None, after_id: QueryId = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[CustomerOut]:
     """Customers in id order; pass the last id as `after_id` for the next page."""
@@ -45,12 +45,12 @@ def create_customer(body: CustomerCreate, session: SessionDep, actor: CurrentAct
 
 
 @router.get("/customers/{customer_id}")
-def get_customer(customer_id: int, session: SessionDep, actor: CurrentActor) -> CustomerOut:
+def get_customer(customer_id: PathId, session: SessionDep, actor: CurrentActor) -> CustomerOut:
     return CustomerOut.model_validate(service.get_customer(session, customer_id, actor=actor))
 
 
 @router.patch("/customers/{customer_id}")
-def update_customer(customer_id: int, body: CustomerUpdate, session: SessionDep,
+def update_customer(customer_id: PathId, body: CustomerUpdate, session: SessionDep,
                     actor: CurrentActor) -> CustomerOut:
     customer = service.update_customer(session, customer_id, actor=actor,
                                        **body.model_dump(exclude_unset=True))
@@ -60,7 +60,7 @@ def update_customer(customer_id: int, body: CustomerUpdate, session: SessionDep,
 
 
 @router.post("/customers/{customer_id}/identities", status_code=201)
-def add_identity(customer_id: int, body: IdentityIn, session: SessionDep,
+def add_identity(customer_id: PathId, body: IdentityIn, session: SessionDep,
                  actor: CurrentActor) -> CustomerOut:
     customer = service.add_identity(session, customer_id, body.kind, body.value, actor=actor)
     out = CustomerOut.model_validate(customer)
@@ -69,7 +69,7 @@ def add_identity(customer_id: int, body: IdentityIn, session: SessionDep,
 
 
 @router.post("/customers/{customer_id}/merge")
-def merge_customers(customer_id: int, body: CustomerMerge, session: SessionDep,
+def merge_customers(customer_id: PathId, body: CustomerMerge, session: SessionDep,
                     actor: CurrentActor) -> CustomerOut:
     """Merge customer `source_id` into this one: its identities and tickets move here."""
     customer = service.merge_customers(session, body.source_id, customer_id, actor=actor)
@@ -96,12 +96,13 @@ def create_organization(body: OrganizationCreate, session: SessionDep,
 
 
 @router.get("/organizations/{org_id}", tags=["organizations"])
-def get_organization(org_id: int, session: SessionDep, actor: CurrentActor) -> OrganizationOut:
+def get_organization(org_id: SmallPathId, session: SessionDep,
+                     actor: CurrentActor) -> OrganizationOut:
     return OrganizationOut.model_validate(service.get_organization(session, org_id, actor=actor))
 
 
 @router.patch("/organizations/{org_id}", tags=["organizations"])
-def update_organization(org_id: int, body: OrganizationUpdate, session: SessionDep,
+def update_organization(org_id: SmallPathId, body: OrganizationUpdate, session: SessionDep,
                         actor: CurrentActor) -> OrganizationOut:
     org = service.update_organization(session, org_id, actor=actor,
                                       **body.model_dump(exclude_unset=True))

@@ -26,7 +26,7 @@ from zabota.kb.schemas import (
     SearchOut,
     VersionOut,
 )
-from zabota.web.deps import CurrentActor, SessionDep, current_actor
+from zabota.web.deps import CurrentActor, PathId, SessionDep, SmallPathId, current_actor
 
 router = APIRouter(prefix="/kb", tags=["knowledge base"])
 
@@ -82,12 +82,12 @@ def create_article(body: ArticleCreate, session: SessionDep,
 
 
 @router.get("/articles/{article_id}")
-def get_article(article_id: int, session: SessionDep, actor: Reader) -> ArticleOut:
+def get_article(article_id: PathId, session: SessionDep, actor: Reader) -> ArticleOut:
     return _out(session, kb.get_article_for(session, actor, article_id), actor)
 
 
 @router.patch("/articles/{article_id}")
-def update_article(article_id: int, body: ArticleUpdate, session: SessionDep,
+def update_article(article_id: PathId, body: ArticleUpdate, session: SessionDep,
                    actor: CurrentActor) -> ArticleOut:
     """Change the text or settings (a new version when title, body or tags change) and, with
     `status`, move it along the workflow. `expected_version` refuses a stale save (409)."""
@@ -105,14 +105,14 @@ def update_article(article_id: int, body: ArticleUpdate, session: SessionDep,
 
 
 @router.get("/articles/{article_id}/versions")
-def list_versions(article_id: int, session: SessionDep,
+def list_versions(article_id: PathId, session: SessionDep,
                   actor: CurrentActor) -> list[VersionOut]:
     return [VersionOut.model_validate(v)
             for v in kb.list_versions(session, article_id, actor=actor)]
 
 
 @router.post("/articles/{article_id}/versions/{number}/restore")
-def restore_version(article_id: int, number: int, session: SessionDep,
+def restore_version(article_id: PathId, number: SmallPathId, session: SessionDep,
                     actor: CurrentActor) -> ArticleOut:
     article = kb.restore_version(session, article_id, number, actor=actor)
     out = _out(session, article, actor)
@@ -140,7 +140,7 @@ def create_category(body: CategoryCreate, session: SessionDep,
 
 
 @router.patch("/categories/{category_id}")
-def update_category(category_id: int, body: CategoryUpdate, session: SessionDep,
+def update_category(category_id: SmallPathId, body: CategoryUpdate, session: SessionDep,
                     actor: CurrentActor) -> CategoryOut:
     category = kb.update_category(session, category_id, actor=actor,
                                   **body.model_dump(exclude_unset=True))

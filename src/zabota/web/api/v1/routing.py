@@ -21,7 +21,7 @@ from zabota.routing.schemas import (
     RuleUpdate,
     TeamModeIn,
 )
-from zabota.web.deps import CurrentActor, SessionDep
+from zabota.web.deps import CurrentActor, SessionDep, SmallPathId
 
 triage = APIRouter(prefix="/triage", tags=["routing"])
 router = APIRouter(prefix="/routing", tags=["routing"])
@@ -51,7 +51,7 @@ def create_category(body: CategoryCreate, session: SessionDep,
 
 
 @router.patch("/categories/{category_id}")
-def update_category(category_id: int, body: CategoryUpdate, session: SessionDep,
+def update_category(category_id: SmallPathId, body: CategoryUpdate, session: SessionDep,
                     actor: CurrentActor) -> CategoryOut:
     category = service.update_category(session, category_id, actor=actor,
                                        **body.model_dump(exclude_unset=True))
@@ -61,7 +61,7 @@ def update_category(category_id: int, body: CategoryUpdate, session: SessionDep,
 
 
 @router.delete("/categories/{category_id}", status_code=204)
-def delete_category(category_id: int, session: SessionDep, actor: CurrentActor) -> Response:
+def delete_category(category_id: SmallPathId, session: SessionDep, actor: CurrentActor) -> Response:
     service.delete_category(session, category_id, actor=actor)
     session.commit()
     return Response(status_code=204)
@@ -84,7 +84,7 @@ def create_rule(body: RuleCreate, session: SessionDep, actor: CurrentActor) -> R
 
 
 @router.patch("/rules/{rule_id}")
-def update_rule(rule_id: int, body: RuleUpdate, session: SessionDep,
+def update_rule(rule_id: SmallPathId, body: RuleUpdate, session: SessionDep,
                 actor: CurrentActor) -> RuleOut:
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     rule = service.update_rule(session, rule_id, actor=actor, **changes)
@@ -94,14 +94,14 @@ def update_rule(rule_id: int, body: RuleUpdate, session: SessionDep,
 
 
 @router.delete("/rules/{rule_id}", status_code=204)
-def delete_rule(rule_id: int, session: SessionDep, actor: CurrentActor) -> Response:
+def delete_rule(rule_id: SmallPathId, session: SessionDep, actor: CurrentActor) -> Response:
     service.delete_rule(session, rule_id, actor=actor)
     session.commit()
     return Response(status_code=204)
 
 
 @router.put("/teams/{team_id}/mode")
-def set_team_mode(team_id: int, body: TeamModeIn, session: SessionDep,
+def set_team_mode(team_id: SmallPathId, body: TeamModeIn, session: SessionDep,
                   actor: CurrentActor) -> TeamModeIn:
     row = service.set_team_mode(session, team_id, body.mode, actor=actor)
     out = TeamModeIn(mode=row.mode)

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from zabota.identity import service
 from zabota.identity.schemas import TeamCreate, TeamOut, TeamUpdate
-from zabota.web.deps import CurrentActor, SessionDep
+from zabota.web.deps import CurrentActor, SessionDep, SmallPathId
 
 router = APIRouter(prefix="/teams", tags=["teams"])
 
@@ -27,12 +27,12 @@ def create_team(body: TeamCreate, session: SessionDep, actor: CurrentActor) -> T
 
 
 @router.get("/{team_id}")
-def get_team(team_id: int, session: SessionDep, actor: CurrentActor) -> TeamOut:
+def get_team(team_id: SmallPathId, session: SessionDep, actor: CurrentActor) -> TeamOut:
     return TeamOut.model_validate(service.get_team_for(session, team_id, actor=actor))
 
 
 @router.patch("/{team_id}")
-def update_team(team_id: int, body: TeamUpdate, session: SessionDep,
+def update_team(team_id: SmallPathId, body: TeamUpdate, session: SessionDep,
                 actor: CurrentActor) -> TeamOut:
     team = service.update_team(session, team_id, actor=actor,
                                **body.model_dump(exclude_unset=True, mode="json"))

@@ -27,7 +27,7 @@ from zabota.tickets.schemas import (
     TicketUpdate,
     TransferIn,
 )
-from zabota.web.deps import CurrentActor, SessionDep
+from zabota.web.deps import CurrentActor, PathId, QueryId, SessionDep, StaffQueryId
 from zabota.web.idempotency import run_idempotent, run_idempotent_batched
 
 router = APIRouter(prefix="/tickets", tags=["tickets"])
@@ -67,8 +67,8 @@ def list_tickets(
     session: SessionDep, actor: CurrentActor,
     status: Annotated[list[Status] | None, Query()] = None,
     priority: Annotated[list[Priority] | None, Query()] = None,
-    team_id: int | None = None, assignee_id: int | None = None, unassigned: bool = False,
-    customer_id: int | None = None, organization_id: int | None = None,
+    team_id: StaffQueryId = None, assignee_id: StaffQueryId = None, unassigned: bool = False,
+    customer_id: QueryId = None, organization_id: QueryId = None,
     channel: Channel | None = None, tag: Annotated[str | None, Query(max_length=64)] = None,
     category: Annotated[str | None, Query(max_length=100)] = None,
     created_from: datetime | None = None, created_to: datetime | None = None,
@@ -113,12 +113,12 @@ def bulk_update(body: BulkIn, session: SessionDep, actor: CurrentActor) -> BulkO
 
 
 @router.get("/{ticket_id}")
-def get_ticket(ticket_id: int, session: SessionDep, actor: CurrentActor) -> TicketOut:
+def get_ticket(ticket_id: PathId, session: SessionDep, actor: CurrentActor) -> TicketOut:
     return TicketOut.model_validate(service.get_ticket_for(session, actor, ticket_id))
 
 
 @router.patch("/{ticket_id}")
-def update_ticket(ticket_id: int, body: TicketUpdate, session: SessionDep,
+def update_ticket(ticket_id: PathId, body: TicketUpdate, session: SessionDep,
                   actor: CurrentActor) -> TicketOut:
     ticket = service.update_ticket(session, ticket_id, body.changes(), actor=actor,
                                    reason=body.reason)
@@ -128,7 +128,8 @@ def update_ticket(ticket_id: int, body: TicketUpdate, session: SessionDep,
 
 
 @router.post("/{ticket_id}/assign")
-def assign(ticket_id: int, body: AssignIn, session: SessionDep, actor: CurrentActor) -> TicketOut:
+def assign(ticket_id: PathId, body: AssignIn, session: SessionDep,
+           actor: CurrentActor) -> TicketOut:
     ticket = service.assign_ticket(session, ticket_id, body.agent_id, actor=actor,
                                    reason=body.reason)
     out = TicketOut.model_validate(ticket)
@@ -137,7 +138,7 @@ def assign(ticket_id: int, body: AssignIn, session: SessionDep, actor: CurrentAc
 
 
 @router.post("/{ticket_id}/transfer")
-def transfer(ticket_id: int, body: TransferIn, session: SessionDep,
+def transfer(ticket_id: PathId, body: TransferIn, session: SessionDep,
              actor: CurrentActor) -> TicketOut:
     ticket = service.transfer_ticket(session, ticket_id, actor=actor, reason=body.reason,
                                      team_id=body.team_id, agent_id=body.agent_id)
@@ -147,7 +148,7 @@ def transfer(ticket_id: int, body: TransferIn, session: SessionDep,
 
 
 @router.post("/{ticket_id}/escalate")
-def escalate(ticket_id: int, body: EscalateIn, session: SessionDep,
+def escalate(ticket_id: PathId, body: EscalateIn, session: SessionDep,
              actor: CurrentActor) -> TicketOut:
     ticket = service.escalate_ticket(session, ticket_id, actor=actor, reason=body.reason)
     out = TicketOut.model_validate(ticket)
@@ -156,7 +157,7 @@ def escalate(ticket_id: int, body: EscalateIn, session: SessionDep,
 
 
 @router.post("/{ticket_id}/merge")
-def merge(ticket_id: int, body: MergeIn, session: SessionDep, actor: CurrentActor) -> TicketOut:
+def merge(ticket_id: PathId, body: MergeIn, session: SessionDep, actor: CurrentActor) -> TicketOut:
     """Merge ticket `source_id` into this one."""
     ticket = service.merge_tickets(session, body.source_id, ticket_id, actor=actor,
                                    reason=body.reason)
@@ -166,14 +167,14 @@ def merge(ticket_id: int, body: MergeIn, session: SessionDep, actor: CurrentActo
 
 
 @router.get("/{ticket_id}/messages")
-def list_messages(ticket_id: int, session: SessionDep, actor: CurrentActor) -> list[MessageOut]:
+def list_messages(ticket_id: PathId, session: SessionDep, actor: CurrentActor) -> list[MessageOut]:
     return [MessageOut.model_validate(m)
             for m in service.list_messages(session, ticket_id, actor=actor)]
 
 
 @router.post("/{ticket_id}/messages", status_code=201, response_model=MessageOut,
              responses={201: {"model": MessageOut}})
-def add_message(ticket_id: int, body: MessageIn, request: Request, session: SessionDep,
+def add_message(ticket_id: PathId, body: MessageIn, request: Request, session: SessionDep,
                 actor: CurrentActor) -> JSONResponse:
     """A public reply or (staff only) an internal note. A known `external_id` is not stored
     twice."""
@@ -186,6 +187,6 @@ def add_message(ticket_id: int, body: MessageIn, request: Request, session: Sess
 
 
 @router.get("/{ticket_id}/events")
-def list_events(ticket_id: int, session: SessionDep, actor: CurrentActor) -> list[EventOut]:
+def list_events(ticket_id: PathId, session: SessionDep, actor: CurrentActor) -> list[EventOut]:
     return [EventOut.model_validate(e)
             for e in service.list_events(session, ticket_id, actor=actor)]

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from zabota.identity import service
 from zabota.identity.schemas import UserCreate, UserOut, UserUpdate
-from zabota.web.deps import CurrentActor, SessionDep
+from zabota.web.deps import CurrentActor, SessionDep, SmallPathId
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -32,12 +32,12 @@ def create_user(body: UserCreate, session: SessionDep, actor: CurrentActor) -> U
 
 
 @router.get("/{user_id}")
-def get_user(user_id: int, session: SessionDep, actor: CurrentActor) -> UserOut:
+def get_user(user_id: SmallPathId, session: SessionDep, actor: CurrentActor) -> UserOut:
     return UserOut.model_validate(service.get_user_for(session, user_id, actor=actor))
 
 
 @router.patch("/{user_id}")
-def update_user(user_id: int, body: UserUpdate, session: SessionDep,
+def update_user(user_id: SmallPathId, body: UserUpdate, session: SessionDep,
                 actor: CurrentActor) -> UserOut:
     changes = body.model_dump(exclude_unset=True)
     user = service.update_user(session, user_id, actor=actor, **changes)

@@ -1,0 +1,187 @@
+"""Input found wanting in an exploratory test of a running instance: each case is refused with
+a field-level problem in the user's language, or stored cleanly, never a 500 or a silent
+change."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import TransactionalDatabase
+from zabota.identity import service as identity
+from zabota.identity.models import Organization, Role, User
+from zabota.identity.permissions import SYSTEM
+from zabota.tickets.models import FieldType, Ticket
+from zabota.tickets.service import create_field_def
+from zabota.web.app import create_app
+
+PASSWORD = "old-password-1"
+
+
+@pytest.fixture
+def admin(session, make_agent, auth_headers):
+    user = make_agent(role=Role.ADMIN, language="en")
+    session.commit()
+    return auth_headers(user)
+
+
+def _field_errors(response) -> dict[str, str]:
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    return {e["field"]: e["message"] for e in response.json()["errors"]}
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("users/{user}", {"password": None}),
+    ("users/{user}", {"email": None}),
+    ("users/{user}", {"name": None}),
+    ("users/{user}", {"capacity": None}),
+    ("users/{user}", {"timezone": None}),
+    ("teams/{team}", {"name": None}),
+    ("teams/{team}", {"description": None}),
+    ("organizations/{org}", {"is_vip": None}),
+    ("organizations/{org}", {"notes": None}),
+    ("customers/{customer}", {"name": None}),
+    ("customers/{customer}", {"sees_organization_tickets": None}),
+    ("tickets/{ticket}", {"tags": None}),
+    ("tickets/{ticket}", {"custom_fields": None}),
+])
+def test_null_for_a_field_that_cannot_be_empty_is_refused(
+        app_client, admin, session, make_agent, make_team, make_ticket, path, body):
+    agent = make_agent(password=PASSWORD)
+    team = make_team("Доставка")
+    org = identity.create_organization(session, name="ООО Ромашка", actor=SYSTEM)
+    ticket = make_ticket()
+    session.commit()
+    url = "/api/v1/" + path.format(user=agent.id, team=team.id, org=org.id,
+                                   customer=ticket.customer_id, ticket=ticket.id)
+    response = app_client.patch(url, headers={**admin, "Accept-Language": "ru"}, json=body)
+    assert _field_errors(response) == {next(iter(body)): "Поле не может быть пустым"}
+    session.expire_all()
+    stored = session.get(User, agent.id)
+    assert identity.verify_password(stored.password_hash, PASSWORD)  # unchanged
+    assert (stored.name, stored.email, stored.capacity) == (agent.name, agent.email, agent.capacity)
+
+
+def test_null_still_clears_what_may_be_empty(app_client, admin, session, make_team):
+    team = make_team("Оплата")
+    team.email = "pay@zabota.local"
+    session.commit()
+    response = app_client.patch(f"/api/v1/teams/{team.id}", headers=admin, json={"email": None})
+    assert response.status_code == 200, response.text
+    assert response.json()["email"] is None
+
+
+def test_addresses_on_a_local_network_domain_are_accepted(app_client, admin, session,
+                                                         make_agent):
+    agent = make_agent()
+    session.commit()
+    response = app_client.patch(f"/api/v1/users/{agent.id}", headers=admin,
+                                json={"email": "a.smirnova@zabota.local"})
+    assert response.status_code == 200, response.text
+    assert response.json()["email"] == "a.smirnova@zabota.local"
+
+
+def test_an_unknown_time_zone_is_refused(app_client, admin, session, make_agent):
+    agent = make_agent()
+    session.commit()
+    response = app_client.patch(f"/api/v1/users/{agent.id}", headers=admin,
+                                json={"timezone": "Mars/Olympus"})
+    assert _field_errors(response) == {"timezone": "Choose a time zone from the list"}
+    session.expire_all()
+    assert session.get(User, agent.id).timezone == "Europe/Moscow"
+    fine = app_client.patch(f"/api/v1/users/{agent.id}", headers=admin,
+                            json={"timezone": "Asia/Vladivostok"})
+    assert fine.status_code == 200 and fine.json()["timezone"] == "Asia/Vladivostok"
+
+
+@pytest.mark.parametrize("number", [10**30, 2**53 + 1, float("inf"), float("nan")])
+def test_a_number_field_takes_only_numbers_json_readers_read_exactly(
+        app_client, admin, session, make_ticket, number):
+    create_field_def(session, key="order_total", label="Сумма заказа", type=FieldType.NUMBER,
+                 actor=SYSTEM)
+    ticket = make_ticket()
+    session.commit()
+    body = json.dumps({"custom_fields": {"order_total": number}})  # Infinity, NaN as JS has
+    response = app_client.patch(f"/api/v1/tickets/{ticket.id}", content=body,
+                                headers={**admin, "Content-Type": "application/json"})
+    assert _field_errors(response) == {"custom_fields.order_total": "Enter a number"}
+    session.expire_all()
+    assert session.get(Ticket, ticket.id).custom_fields == {}
+    fine = app_client.patch(f"/api/v1/tickets/{ticket.id}", headers=admin,
+                            json={"custom_fields": {"order_total": 1999.5}})
+    assert fine.status_code == 200 and fine.json()["custom_fields"] == {"order_total": 1999.5}
+
+
+def test_nul_characters_are_dropped_from_what_is_stored_and_searched(
+        app_client, admin, session):
+    response = app_client.post("/api/v1/tickets", headers=admin, json={
+        "subject": "Возврат\u0000 заказа", "customer": {"email": "nul@example.org",
+                                                     "name": "Ольга\u0000"},
+        "message": {"text": "Верните деньги\u0000 за доставку"}})
+    assert response.status_code == 201, response.text
+    assert response.json()["subject"] == "Возврат заказа"
+    found = app_client.get("/api/v1/tickets", headers=admin,
+                           params={"q": "доставка\u0000"})
+    assert found.status_code == 200, found.text
+    assert [t["id"] for t in found.json()["items"]] == [response.json()["id"]]
+    messages = app_client.get(f"/api/v1/tickets/{response.json()['id']}/messages",
+                              headers=admin).json()
+    assert messages[0]["body_text"] == "Верните деньги за доставку"
+
+
+@pytest.mark.parametrize(("given", "stored"), [
+    ("пример.рф", "пример.рф"),
+    ("xn--e1afmkfd.xn--p1ai", "пример.рф"),
+    ("Company.RU", "company.ru"),
+])
+def test_organisation_domains_may_be_international(app_client, admin, given, stored):
+    response = app_client.post("/api/v1/organizations", headers=admin,
+                               json={"name": f"Организация {given}", "domain": given})
+    assert response.status_code == 201, response.text
+    assert response.json()["domain"] == stored
+
+
+def test_a_domain_belongs_to_one_organisation(app_client, admin, session):
+    first = app_client.post("/api/v1/organizations", headers=admin,
+                            json={"name": "Первая", "domain": "romashka.ru"})
+    assert first.status_code == 201
+    again = app_client.post("/api/v1/organizations", headers=admin,
+                            json={"name": "Вторая", "domain": "ROMASHKA.ru"})
+    assert again.status_code == 409
+    assert again.json()["errors"] == [
+        {"field": "domain", "message": "Another organisation already has this domain"}]
+    assert session.query(Organization).filter_by(name="Вторая").count() == 0
+    bad = app_client.post("/api/v1/organizations", headers=admin,
+                          json={"name": "Третья", "domain": "not a domain"})
+    assert _field_errors(bad) == {"domain": "Enter a domain such as example.ru"}
+
+
+def test_a_customer_writing_from_a_punycode_address_joins_the_organisation(
+        app_client, admin, session):
+    identity.create_organization(session, name="Пример", domain="пример.рф", actor=SYSTEM)
+    session.commit()
+    response = app_client.post("/api/v1/customers", headers=admin,
+                               json={"email": "olga@xn--e1afmkfd.xn--p1ai"})
+    assert response.status_code == 201, response.text
+    assert response.json()["email"] == "olga@пример.рф"
+    assert response.json()["organization_id"] is not None
+
+
+def test_an_unexpected_error_is_a_problem_in_the_users_language(
+        connection, settings, admin, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("zabota.tickets.service.list_tickets", broken)
+    app = create_app(settings, TransactionalDatabase(connection))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/api/v1/tickets", headers={**admin, "Accept-Language": "ru"})
+        page = client.get("/api/v1/tickets", headers={**admin, "Accept-Language": "en"})
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["title"] == "У нас что-то пошло не так"
+    assert "a bug" not in response.text
+    assert page.json()["title"] == "Something went wrong on our side"
