@@ -7,6 +7,7 @@ import functools
 import html
 import json
 import math
+import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -1006,15 +1007,47 @@ def _matching_text(session: Session, q: str, *, actor: Actor) -> sa.ColumnElemen
     include_internal = _include_internal(actor)
     owners = Owners(actor.team_ids, actor.id) if (
         actor.is_staff and not actor.sees_everything) else None
+    direct = _named_by(session, q, actor=actor)
     matching = backend.matching_ids(q, include_internal=include_internal, owners=owners)
-    if matching is None:
-        return sa.false()
-    few = session.scalars(matching.limit(backend.few_matches + 1)).all()
-    if not few:
-        return sa.false()  # a constant the planner folds; an empty IN may still scan
+    few = [] if matching is None else session.scalars(
+        matching.limit(backend.few_matches + 1)).all()
     if len(few) <= backend.few_matches:
-        return backend.listed(Ticket.id, few)
-    return backend.ticket_matches(Ticket.id, q, include_internal=include_internal)
+        ids = [*few, *direct]
+        # An empty IN may still scan; a constant false the planner folds.
+        return backend.listed(Ticket.id, ids) if ids else sa.false()
+    text = backend.ticket_matches(Ticket.id, q, include_internal=include_internal)
+    return sa.or_(text, Ticket.id.in_(direct)) if direct else text
+
+
+_TICKET_NUMBER = re.compile(r"#?\s*(\d{1,18})")
+_PHONE = re.compile(r"\+?[\d\s()-]{7,24}")
+NAMED_LIMIT = 200  # a customer's newest tickets found by their address
+
+
+def _named_by(session: Session, q: str, *, actor: Actor) -> list[int]:
+    """Tickets the query names rather than describes: a ticket number ("#1042", "1042"), or
+    the e-mail address or phone number of its customer (staff only). The permission filter
+    of the list still applies to them."""
+    q = q.strip()
+    ids: list[int] = []
+    number = _TICKET_NUMBER.fullmatch(q)
+    if number:
+        ids.append(int(number.group(1)))
+    if not actor.is_staff:
+        return ids
+    kinds: tuple[IdentityKind, ...] = ()
+    if "@" in q and " " not in q:
+        kinds = (IdentityKind.EMAIL,)
+    elif _PHONE.fullmatch(q) and 7 <= sum(c.isdigit() for c in q) <= 15:
+        kinds = (IdentityKind.PHONE, IdentityKind.WHATSAPP)
+    for kind in kinds:
+        customer = identity.find_customer_by_identity(session, kind, q)
+        if customer is not None:
+            ids.extend(session.scalars(
+                sa.select(Ticket.id).where(Ticket.customer_id == customer.id)
+                .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(NAMED_LIMIT)))
+            break
+    return ids
 
 
 def count_tickets(session: Session, flt: TicketFilter, *, actor: Actor, cap: int = 1000) -> int:
@@ -1089,6 +1122,9 @@ def _matches_among(session: Session, newest: sa.Select[tuple[Ticket]], q: str, *
     order = (column.desc(), shown.id.desc()) if descending else (column.asc(), shown.id.asc())
     test = backend_for(session).ticket_matches(shown.id, q,
                                                include_internal=_include_internal(actor))
+    direct = _named_by(session, q, actor=actor)
+    if direct:
+        test = sa.or_(test, shown.id.in_(direct))
     rows = session.scalars(sa.select(shown).where(test).order_by(*order).limit(wanted)
                            .options(selectinload(shown.tag_rows))).all()
     return rows if len(rows) == wanted else None

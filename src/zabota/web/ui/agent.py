@@ -25,7 +25,7 @@ from zabota.routing import service as routing
 from zabota.tickets import export as ticket_export
 from zabota.tickets import service as tickets
 from zabota.tickets.models import Channel, Priority, Status
-from zabota.web.deps import SettingsDep
+from zabota.web.deps import PathId, SettingsDep, SmallPathId
 from zabota.web.ui.common import (
     StaffActor,
     UISession,
@@ -36,6 +36,7 @@ from zabota.web.ui.common import (
     render,
     store_uploads,
 )
+from zabota.web.ui.history import history
 
 router = APIRouter(prefix="/agent")
 SORT_LABELS = {"-updated_at": N_("Recently updated first"),
@@ -201,7 +202,7 @@ def save_view(request: Request, session: UISession, actor: StaffActor,
 
 
 @router.post("/views/{view_id}/delete")
-def delete_view(view_id: int, request: Request, session: UISession, actor: StaffActor,
+def delete_view(view_id: SmallPathId, request: Request, session: UISession, actor: StaffActor,
                 csrf_token: Annotated[str, Form()] = "") -> Response:
     check_csrf(request, csrf_token)
     tickets.delete_view(session, actor, view_id)
@@ -245,6 +246,7 @@ def _ticket_context(session: UISession, actor: Actor, ticket_id: int) -> dict[st
         session, tickets.TicketFilter(customer_id=customer.id), actor=actor, limit=10)
     return {
         "ticket": ticket, "messages": messages, "events": events, "customer": customer,
+        "history": history(session, events),
         "reply_channels": outbound.reply_options(session, ticket),
         "deliveries": outbound.deliveries_of(session, [m.id for m in messages]),
         "other_tickets": [t for t in others if t.id != ticket.id],
@@ -259,7 +261,7 @@ def _ticket_context(session: UISession, actor: Actor, ticket_id: int) -> dict[st
 
 
 @router.get("/tickets/{ticket_id}")
-def ticket_page(ticket_id: int, request: Request, session: UISession,
+def ticket_page(ticket_id: PathId, request: Request, session: UISession,
                 actor: StaffActor) -> Response:
     context = _ticket_context(session, actor, ticket_id)
     tickets.mark_seen(session, actor, ticket_id)
@@ -268,7 +270,7 @@ def ticket_page(ticket_id: int, request: Request, session: UISession,
 
 
 @router.post("/tickets/{ticket_id}/presence")
-def presence(ticket_id: int, request: Request, session: UISession, actor: StaffActor,
+def presence(ticket_id: PathId, request: Request, session: UISession, actor: StaffActor,
              state: Annotated[str, Form(max_length=16)] = "viewing",
              csrf_token: Annotated[str, Form()] = "") -> JSONResponse:
     """Heartbeat of the ticket page; answers who else is viewing or replying."""
@@ -315,7 +317,7 @@ async def notification_preferences(request: Request, actor: StaffActor) -> Respo
 
 
 @router.get("/tickets/{ticket_id}/timeline")
-def ticket_timeline(ticket_id: int, request: Request, session: UISession,
+def ticket_timeline(ticket_id: PathId, request: Request, session: UISession,
                     actor: StaffActor) -> Response:
     return render(request, "agent/_timeline.html", _ticket_context(session, actor, ticket_id))
 
@@ -341,7 +343,7 @@ def _reply_channel(session: UISession, actor: Actor, ticket_id: int, value: str,
 
 
 @router.post("/tickets/{ticket_id}/reply")
-def reply(ticket_id: int, request: Request, session: UISession, actor: StaffActor,
+def reply(ticket_id: PathId, request: Request, session: UISession, actor: StaffActor,
           settings: SettingsDep,
           text: Annotated[str, Form(max_length=100_000)] = "",
           internal: Annotated[bool, Form()] = False,
@@ -369,7 +371,7 @@ def reply(ticket_id: int, request: Request, session: UISession, actor: StaffActo
 
 
 @router.post("/customers/{customer_id}/notes")
-def customer_notes(customer_id: int, request: Request, session: UISession, actor: StaffActor,
+def customer_notes(customer_id: PathId, request: Request, session: UISession, actor: StaffActor,
                    notes: Annotated[str, Form(max_length=10_000)] = "",
                    back: Annotated[str, Form(max_length=200)] = "/agent",
                    csrf_token: Annotated[str, Form()] = "") -> Response:
@@ -381,7 +383,7 @@ def customer_notes(customer_id: int, request: Request, session: UISession, actor
 
 
 @router.post("/tickets/{ticket_id}/update")
-def update(ticket_id: int, request: Request, session: UISession, actor: StaffActor,
+def update(ticket_id: PathId, request: Request, session: UISession, actor: StaffActor,
            status: Annotated[str, Form(max_length=16)] = "",
            priority: Annotated[str, Form(max_length=16)] = "",
            assignee_id: Annotated[str, Form(max_length=20)] = "",
@@ -404,7 +406,7 @@ def update(ticket_id: int, request: Request, session: UISession, actor: StaffAct
 
 
 @router.post("/tickets/{ticket_id}/transfer")
-def transfer(ticket_id: int, request: Request, session: UISession, actor: StaffActor,
+def transfer(ticket_id: PathId, request: Request, session: UISession, actor: StaffActor,
              team_id: Annotated[str, Form(max_length=20)] = "",
              reason: Annotated[str, Form(max_length=500)] = "",
              csrf_token: Annotated[str, Form()] = "") -> Response:
@@ -428,7 +430,7 @@ def transfer(ticket_id: int, request: Request, session: UISession, actor: StaffA
 
 
 @router.post("/tickets/{ticket_id}/escalate")
-def escalate(ticket_id: int, request: Request, session: UISession, actor: StaffActor,
+def escalate(ticket_id: PathId, request: Request, session: UISession, actor: StaffActor,
              reason: Annotated[str, Form(max_length=500)] = "",
              csrf_token: Annotated[str, Form()] = "") -> Response:
     check_csrf(request, csrf_token)
@@ -446,7 +448,7 @@ def escalate(ticket_id: int, request: Request, session: UISession, actor: StaffA
 
 
 @router.post("/tickets/{ticket_id}/merge")
-def merge(ticket_id: int, request: Request, session: UISession, actor: StaffActor,
+def merge(ticket_id: PathId, request: Request, session: UISession, actor: StaffActor,
           source_id: Annotated[str, Form(max_length=20)] = "",
           csrf_token: Annotated[str, Form()] = "") -> Response:
     check_csrf(request, csrf_token)
@@ -464,7 +466,7 @@ def merge(ticket_id: int, request: Request, session: UISession, actor: StaffActo
 
 
 @router.post("/tickets/{ticket_id}/fields")
-async def custom_fields(ticket_id: int, request: Request, actor: StaffActor) -> Response:
+async def custom_fields(ticket_id: PathId, request: Request, actor: StaffActor) -> Response:
     """The ticket's custom fields; typed values are checked by the service, per field."""
     form = await request.form()
     check_csrf(request, str(form.get("csrf_token", "")))

@@ -1,0 +1,142 @@
+"""What an exploratory test of the running workspace found missing: a history in words, search
+by ticket number and customer address, the person's own language at sign-in, forms that
+refuse what would do harm, and HTML (not JSON) for a bad address in the browser."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import actor_of
+from zabota.identity import service as identity
+from zabota.identity.models import IdentityKind, Role
+from zabota.routing.models import RoutingRule
+from zabota.tickets import service as tickets
+from zabota.tickets.models import Priority, Status
+
+PASSWORD = "agent-password"
+
+
+def login(client, email):
+    response = client.post("/login", data={"email": email, "password": PASSWORD},
+                           follow_redirects=False)
+    assert response.status_code == 303, response.text
+    return response
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([0-9a-f]+)"', html)
+    assert found
+    return found.group(1)
+
+
+@pytest.fixture
+def desk(session, make_team, make_agent, make_ticket):
+    billing, delivery = make_team("Финансы"), make_team("Доставка")
+    agent = make_agent(teams=(billing, delivery), password=PASSWORD, language="ru")
+    colleague = make_agent(teams=(billing,))
+    agent.name, colleague.name = "Анна Смирнова", "Олег Петров"
+    olga = identity.find_or_create_customer(session, name="Ольга Иванова", identities=[
+        (IdentityKind.EMAIL, "olga@example.org"), (IdentityKind.PHONE, "+79161234567")])
+    ticket = make_ticket(customer=olga, team_id=billing.id, subject="Двойное списание")
+    other = make_ticket(team_id=billing.id, subject="Другое обращение")
+    session.commit()
+    return {"agent": agent, "colleague": colleague, "billing": billing, "delivery": delivery,
+            "olga": olga, "ticket": ticket, "other": other}
+
+
+def test_the_history_reads_as_sentences_with_names(app_client, desk, session):
+    agent, ticket = desk["agent"], desk["ticket"]
+    actor = actor_of(agent)
+    tickets.update_ticket(session, ticket.id, {"status": Status.OPEN, "priority": Priority.HIGH,
+                                               "assignee_id": desk["colleague"].id},
+                          actor=actor)
+    tickets.transfer_ticket(session, ticket.id, actor=actor, team_id=desk["delivery"].id,
+                            reason="Вопрос о доставке")
+    session.commit()
+    login(app_client, agent.email)
+    page = app_client.get(f"/agent/tickets/{ticket.id}").text
+    history = page[page.index("История"):]
+    assert "Zabota</strong>: Создал(а) обращение (API)" in history
+    assert "Анна Смирнова</strong>: Статус: новое → открыто" in history
+    assert "Приоритет: обычный → высокий" in history
+    assert "Назначил(а) на Олег Петров" in history
+    assert "Команда: Финансы → Доставка" in history and "(Вопрос о доставке)" in history
+    assert "status_changed" not in history and "team_id" not in history
+
+
+@pytest.mark.parametrize("query", ["{number}", "#{number}", "olga@example.org",
+                                   "OLGA@example.org", "+7 916 123-45-67", "89161234567"])
+def test_tickets_are_found_by_their_number_or_the_customers_address(
+        app_client, desk, query):
+    login(app_client, desk["agent"].email)
+    q = query.format(number=desk["ticket"].id)
+    page = app_client.get("/agent", params={"view": "open", "q": q}).text
+    assert "Двойное списание" in page, q
+    assert "Другое обращение" not in page
+    api = app_client.get("/api/v1/tickets", params={"q": q},
+                         headers={"Authorization": f"Bearer {_token(app_client, desk)}"})
+    assert [t["id"] for t in api.json()["items"]] == [desk["ticket"].id]
+
+
+def _token(client, desk) -> str:
+    response = client.post("/api/v1/auth/token", json={"email": desk["agent"].email,
+                                                       "password": PASSWORD})
+    return response.json()["access_token"]
+
+
+def test_a_number_does_not_reveal_a_ticket_the_agent_may_not_see(
+        app_client, session, desk, make_agent, make_ticket, make_team):
+    outsider = make_agent(teams=(make_team("Возвраты"),), password=PASSWORD)
+    session.commit()
+    login(app_client, outsider.email)
+    page = app_client.get("/agent", params={"view": "open", "q": f"#{desk['ticket'].id}"}).text
+    assert "Двойное списание" not in page
+
+
+def test_sign_in_switches_to_the_persons_own_language(app_client, session, make_agent):
+    english = make_agent(password=PASSWORD, language="en")
+    session.commit()
+    app_client.headers["Accept-Language"] = "ru-RU,ru;q=0.9"
+    response = login(app_client, english.email)
+    assert "zabota_lang=en" in response.headers["set-cookie"]
+    page = app_client.get("/agent")
+    assert "Inbox" in page.text or "Search tickets" in page.text
+
+
+def test_a_phrase_rule_needs_a_phrase(app_client, session, make_agent):
+    admin = make_agent(role=Role.ADMIN, password=PASSWORD, language="ru")
+    session.commit()
+    login(app_client, admin.email)
+    form = app_client.get("/admin/routing/rules")
+    response = app_client.post("/admin/routing/rules", data={
+        "name": "Всё подряд", "phrases": "  \n ", "category": "delivery",
+        "csrf_token": csrf_of(form.text)})
+    assert response.status_code == 422
+    assert "Введите хотя бы одну фразу, по одной в строке" in response.text
+    assert "Всё подряд" in response.text  # what was typed stays
+    no_action = app_client.post("/admin/routing/rules", data={
+        "name": "Без действия", "phrases": "возврат", "csrf_token": csrf_of(form.text)})
+    assert no_action.status_code == 422
+    assert "Выберите, что делает правило" in no_action.text
+    assert "Value error" not in no_action.text
+    assert session.query(RoutingRule).count() == 0
+
+
+def test_a_bad_address_in_the_browser_is_an_html_page(app_client, desk):
+    login(app_client, desk["agent"].email)
+    response = app_client.get("/agent", params={"q": "x" * 201},
+                              headers={"Accept": "text/html"})
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Введите не более 200 символов" in response.text
+    assert 'maxlength="200"' in app_client.get("/agent").text
+
+
+def test_number_inputs_carry_their_limits(app_client, session, make_agent):
+    admin = make_agent(role=Role.ADMIN, password=PASSWORD)
+    session.commit()
+    login(app_client, admin.email)
+    page = app_client.get(f"/admin/users/{admin.id}").text
+    assert 'min="0" max="1000"' in page and "&quot;" not in page.split('name="capacity"')[1][:80]
