@@ -73,6 +73,23 @@ def test_a_reply_threads_by_references_and_reply_to_is_kept(session, settings, m
     assert session.get(Message, first.message_id).meta["reply_to"] == "customer@mail.example"
 
 
+def test_a_letter_without_text_opens_a_ticket_and_a_blank_reply_is_kept(
+        session, settings, mailbox):
+    first = ingest_raw(session, b"From: a@example.org\r\nSubject: See the subject\r\n"
+                       b"Message-ID: <blank1@example.org>\r\n\r\n",
+                       account_id=mailbox.id, settings=settings)
+    reply = ingest_raw(session, b"From: a@example.org\r\nSubject: Re: See the subject\r\n"
+                       b"Message-ID: <blank2@example.org>\r\n"
+                       b"In-Reply-To: <blank1@example.org>\r\n"
+                       b"Content-Type: text/html\r\n\r\n<p> </p>\r\n",
+                       account_id=mailbox.id, settings=settings)
+    assert isinstance(first, Received) and first.created_ticket
+    assert isinstance(reply, Received) and reply.ticket_id == first.ticket_id
+    assert session.get(Ticket, first.ticket_id).subject == "See the subject"
+    texts = [session.get(Message, got.message_id).body_text for got in (first, reply)]
+    assert texts == ["(В письме нет текста)"] * 2
+
+
 @pytest.mark.parametrize(("name", "code"), [
     ("r08-autoreply-ru.eml", IgnoreCode.AUTO_REPLY), ("033-sisimai-lhost-mailru-01.eml",
                                                       IgnoreCode.BOUNCE),
