@@ -8,7 +8,6 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import sqlalchemy as sa
 import typer
 from typer.core import TyperGroup
@@ -39,7 +38,7 @@ class ZabotaGroup(TyperGroup):
     """Every command runs in the user's language, and a `ZabotaError` (an unknown account,
     a bad file) ends it with one line and exit code 1 rather than a traceback."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # typer's own (vendored) click.Context
         with language(cli_language()):
             try:
                 return super().invoke(ctx)
