@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import sqlalchemy as sa
 import typer
+from typer.core import TyperGroup
 
 from zabota.bot.cli import bot_app
 from zabota.channels.cli import channels_app
+from zabota.core.errors import ZabotaError
+from zabota.core.i18n import LANGUAGES, _, language
 from zabota.core.logging import configure_logging
 from zabota.core.settings import get_settings
 from zabota.ml.cli import ml_app
@@ -19,8 +23,33 @@ from zabota.ml.cli import ml_app
 if TYPE_CHECKING:
     from aiosmtpd.controller import Controller
 
-app = typer.Typer(help="Zabota — omnichannel customer care.", no_args_is_help=True,
-                  add_completion=False)
+
+def cli_language() -> str:
+    """The language of the person at the terminal (POSIX locale variables), else the
+    installation's default."""
+    for variable in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        code = os.environ.get(variable, "")[:2].lower()
+        if code in LANGUAGES:
+            return code
+    return get_settings().default_language
+
+
+class ZabotaGroup(TyperGroup):
+    """Every command runs in the user's language, and a `ZabotaError` (an unknown account,
+    a bad file) ends it with one line and exit code 1 rather than a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's own (vendored) click.Context
+        with language(cli_language()):
+            try:
+                return super().invoke(ctx)
+            except ZabotaError as exc:
+                typer.echo(_("Error: {message}").format(message=exc.detail or _(exc.title)),
+                           err=True)
+                raise typer.Exit(1) from None
+
+
+app = typer.Typer(cls=ZabotaGroup, help="Zabota — omnichannel customer care.",
+                  no_args_is_help=True, add_completion=False)
 app.add_typer(ml_app, name="ml")
 app.add_typer(channels_app, name="channels")
 app.add_typer(bot_app, name="bot")

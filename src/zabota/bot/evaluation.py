@@ -81,15 +81,22 @@ class BadEvalFile(ZabotaError):
 def read_questions(path: Path) -> list[Question]:
     """The labelled questions; a bad line is an error naming it."""
     found = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise BadEvalFile(_("The file is not UTF-8 text")) from None
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            question = Question(str(row["question"]).strip(), str(row["language"]),
-                                str(row["article"]).strip())
-        except (ValueError, KeyError, TypeError) as exc:
-            raise BadEvalFile(_("Line {n}: {error}").format(n=number, error=exc)) from exc
+        except ValueError:
+            raise BadEvalFile(_("Line {n}: not valid JSON").format(n=number)) from None
+        if not isinstance(row, dict) or not all(
+                isinstance(row.get(key), str) for key in ("question", "language", "article")):
+            raise BadEvalFile(_("Line {n}: expected a JSON object with the texts "
+                                "\"question\", \"language\" and \"article\"").format(n=number))
+        question = Question(row["question"].strip(), row["language"], row["article"].strip())
         if not question.question or question.language not in ("ru", "en"):
             raise BadEvalFile(_("Line {n}: a question and a language ru or en are needed")
                               .format(n=number))

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from zabota.core.i18n import _
+
 channels_app = typer.Typer(help="Channel accounts: Telegram polling and webhooks.",
                            no_args_is_help=True)
 
@@ -25,7 +27,7 @@ def poll_telegram(
 ) -> None:
     """Take Telegram updates by long polling, for installations without a public HTTPS
     address. Runs until stopped; one thread per bot."""
-    from zabota.channels import service
+    from zabota.channels import hooks, service
     from zabota.channels.telegram import polling
     from zabota.core.db import get_database
     from zabota.core.logging import configure_logging
@@ -35,15 +37,18 @@ def poll_telegram(
     configure_logging()
     settings, database = get_settings(), get_database()
     with database.read_sessions() as session:
+        for account_id in account or ():
+            hooks.account_of(session, Channel.TELEGRAM, account_id)  # a typo fails here
         ids = account or [a.id for a in service.list_accounts(session, Channel.TELEGRAM,
                                                               enabled_only=True)]
     if not ids:
-        typer.echo("No enabled Telegram account.", err=True)
+        typer.echo(_("No enabled Telegram account."), err=True)
         raise typer.Exit(1)
     if delete_webhook:
         for account_id in ids:
             polling.delete_webhook(database, account_id)
     stop = threading.Event()
+    failed: set[int] = set()
 
     def run(account_id: int) -> None:
         while not stop.is_set():
@@ -53,6 +58,7 @@ def poll_telegram(
             except Exception as exc:  # the network or Telegram: say so, wait, go on
                 typer.echo(f"Telegram account {account_id}: {exc}", err=True)
                 if once:
+                    failed.add(account_id)
                     return
                 stop.wait(10)
                 continue
@@ -70,6 +76,8 @@ def poll_telegram(
             time.sleep(0.5)
     except KeyboardInterrupt:
         stop.set()
+    if failed:
+        raise typer.Exit(1)
 
 
 @channels_app.command("set-telegram-webhook")

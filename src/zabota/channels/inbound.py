@@ -27,7 +27,16 @@ from zabota.identity.permissions import SYSTEM, Actor
 from zabota.tickets import errors as ticket_errors
 from zabota.tickets import service as tickets
 from zabota.tickets.attachments import store_attachment
-from zabota.tickets.models import Attachment, Channel, Message, Status, Ticket, TicketEvent
+from zabota.tickets.models import (
+    MAX_MESSAGE_HTML,
+    MAX_MESSAGE_TEXT,
+    Attachment,
+    Channel,
+    Message,
+    Status,
+    Ticket,
+    TicketEvent,
+)
 
 log = structlog.get_logger()
 
@@ -118,7 +127,8 @@ def receive(session: Session, inbound: Inbound, *, settings: Settings | None = N
                    organization_id=customer.organization_id, sees_organization_tickets=True,
                    language=customer.language or settings.default_language)
     text, attachment_ids = _store_files(session, inbound, author, settings, clock)
-    message = tickets.NewMessage(text=text, html=inbound.html, external_id=inbound.external_id,
+    text, html = _within_limits(inbound, text)
+    message = tickets.NewMessage(text=text, html=html, external_id=inbound.external_id,
                                  attachment_ids=attachment_ids, account_id=inbound.account_id,
                                  meta=inbound.meta)
     ticket = None if inbound.new_ticket else _thread(session, inbound, customer)
@@ -164,6 +174,21 @@ def _store_files(session: Session, inbound: Inbound, author: Actor, settings: Se
     if refused:
         text = "\n\n".join([text, *(f"[{line}]" for line in refused)]).strip()
     return text, ids
+
+
+def _within_limits(inbound: Inbound, text: str) -> tuple[str, str | None]:
+    """Text and HTML within what the API takes for one message. A longer delivery is cut with
+    a visible note rather than refused: refusing would lose it."""
+    html = inbound.html
+    if html is not None and len(html) > MAX_MESSAGE_HTML:
+        html = None  # the text (cut below if need be) is shown instead
+    if len(text) > MAX_MESSAGE_TEXT:
+        note = "\n\n" + _("… [message truncated: it was too long]")
+        log.warning("channels.text_truncated", channel=inbound.channel.value,
+                    external_id=inbound.external_id, chars=len(text), kept=MAX_MESSAGE_TEXT)
+        text = text[:MAX_MESSAGE_TEXT - len(note)].rstrip() + note
+        html = None  # it would show the whole of what the text no longer holds
+    return text, html
 
 
 def _thread(session: Session, inbound: Inbound, customer: Customer) -> Ticket | None:

@@ -121,6 +121,11 @@ class TicketTag(Base):
     tag: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
 
 
+# What one message may hold, however it arrives: the API refuses more, channels cut it.
+MAX_MESSAGE_TEXT = 100_000  # characters
+MAX_MESSAGE_HTML = 500_000
+
+
 class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (

@@ -9,7 +9,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from zabota.core.fields import MAX_ROW_ID, MAX_STAFF_ID, not_null, without_nul
 from zabota.identity.schemas import CustomerInline
-from zabota.tickets.models import AuthorKind, Channel, FieldType, Priority, Status
+from zabota.tickets.models import (
+    MAX_MESSAGE_HTML,
+    MAX_MESSAGE_TEXT,
+    AuthorKind,
+    Channel,
+    FieldType,
+    Priority,
+    Status,
+)
 
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
 # Ids a client sends, bounded by their columns (see core.fields).
@@ -29,8 +37,8 @@ class Out(BaseModel):
 
 
 class MessageIn(In):
-    text: Annotated[str, Field(max_length=100_000)] | None = None
-    html: Annotated[str, Field(max_length=500_000)] | None = None
+    text: Annotated[str, Field(max_length=MAX_MESSAGE_TEXT)] | None = None
+    html: Annotated[str, Field(max_length=MAX_MESSAGE_HTML)] | None = None
     is_internal: bool = False
     external_id: Annotated[str, Field(min_length=1, max_length=255)] | None = None
     attachment_ids: Annotated[list[RowId], Field(max_length=20)] = []

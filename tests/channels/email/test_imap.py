@@ -10,9 +10,10 @@ import sqlalchemy as sa
 
 from tests.channels.email.dovecot import Dovecot
 from zabota.channels import service as channels
-from zabota.channels.email import connection, imap
+from zabota.channels.email import connection, imap, ingest
 from zabota.channels.models import ChannelAccount, QuarantinedDelivery, QuarantineStatus
 from zabota.core.db import Database
+from zabota.core.errors import field_error
 from zabota.identity import service as identity
 from zabota.identity.permissions import SYSTEM
 from zabota.tickets.models import Channel, Message, Ticket
@@ -93,14 +94,14 @@ def test_a_poisoned_message_is_retried_then_quarantined_and_never_blocks(
         database, dovecot, settings, monkeypatch):
     account_id, user, secret = make_mailbox(database, dovecot)
     dovecot.append(user, secret, [letter(20), letter(21), letter(22)])
-    real = imap.ingest_raw
+    real = ingest.ingest_raw
 
     def failing_on_21(session, raw, **kwargs):  # a bug or a bad row, for this message only
         if b"<imap-21@" in raw:
             raise RuntimeError("cannot store this one")
         return real(session, raw, **kwargs)
 
-    monkeypatch.setattr(imap, "ingest_raw", failing_on_21)
+    monkeypatch.setattr(ingest, "ingest_raw", failing_on_21)
     results = [imap.poll_account(database, account_id, settings) for _ in range(3)]
     assert [(r.stored, r.failed, r.quarantined) for r in results] == [
         (2, 1, 0), (0, 1, 0), (0, 0, 1)]
@@ -177,3 +178,25 @@ def test_an_account_without_imap_settings_is_not_polled(database, settings):
         channels.create_account(session, actor=SYSTEM, kind=Channel.EMAIL, name="smtp-only",
                                 address="help@zabota.example", config={})
     assert imap.poll_all(database, settings) == []
+
+
+def test_a_message_the_ticket_service_refuses_is_quarantined_at_once(
+        database, settings, monkeypatch):
+    with database.session_scope() as session:
+        account_id = channels.create_account(session, actor=SYSTEM, kind=Channel.EMAIL,
+                                             name="support", config={}).id
+    real = ingest.ingest_raw
+
+    def refused(session, raw, **kwargs):  # stored, then refused: nothing of it may remain
+        real(session, raw, **kwargs)
+        raise field_error("text", "refused for good")
+
+    monkeypatch.setattr(ingest, "ingest_raw", refused)
+    outcome = imap.store_message(database, letter(30), account_id=account_id,
+                                 settings=settings)
+    assert outcome == "quarantined" and count(database, Ticket) == 0
+    with database.read_sessions() as session:
+        row = session.scalar(sa.select(QuarantinedDelivery))
+    assert (row.status, row.attempts, row.external_id) == (
+        QuarantineStatus.QUARANTINED, 1, "<imap-30@example.org>")
+    assert "refused for good" in row.reason

@@ -21,7 +21,7 @@ from zabota.channels.models import (
 from zabota.core.errors import Conflict
 from zabota.identity.models import Role
 from zabota.identity.permissions import SYSTEM
-from zabota.tickets.models import Channel, Message, Ticket, TicketEvent
+from zabota.tickets.models import MAX_MESSAGE_TEXT, Channel, Message, Ticket, TicketEvent
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -71,6 +71,35 @@ def test_a_reply_threads_by_references_and_reply_to_is_kept(session, settings, m
     second = ingest_raw(session, reply, account_id=mailbox.id, settings=settings)
     assert second.ticket_id == first.ticket_id and not second.created_ticket
     assert session.get(Message, first.message_id).meta["reply_to"] == "customer@mail.example"
+
+
+def test_a_letter_without_text_opens_a_ticket_and_a_blank_reply_is_kept(
+        session, settings, mailbox):
+    first = ingest_raw(session, b"From: a@example.org\r\nSubject: See the subject\r\n"
+                       b"Message-ID: <blank1@example.org>\r\n\r\n",
+                       account_id=mailbox.id, settings=settings)
+    reply = ingest_raw(session, b"From: a@example.org\r\nSubject: Re: See the subject\r\n"
+                       b"Message-ID: <blank2@example.org>\r\n"
+                       b"In-Reply-To: <blank1@example.org>\r\n"
+                       b"Content-Type: text/html\r\n\r\n<p> </p>\r\n",
+                       account_id=mailbox.id, settings=settings)
+    assert isinstance(first, Received) and first.created_ticket
+    assert isinstance(reply, Received) and reply.ticket_id == first.ticket_id
+    assert session.get(Ticket, first.ticket_id).subject == "See the subject"
+    texts = [session.get(Message, got.message_id).body_text for got in (first, reply)]
+    assert texts == ["(В письме нет текста)"] * 2
+
+
+def test_a_text_over_the_api_limit_is_cut_with_a_note_not_refused(session, settings, mailbox):
+    body = ("Строка длинного письма.\r\n" * 8000).encode()  # 200 000 characters
+    raw = (b"From: a@example.org\r\nSubject: Long\r\nMessage-ID: <long@example.org>\r\n"
+           b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + body)
+    got = ingest_raw(session, raw, account_id=mailbox.id, settings=settings)
+    assert isinstance(got, Received) and got.created_ticket
+    text = session.get(Message, got.message_id).body_text
+    assert len(text) <= MAX_MESSAGE_TEXT
+    assert text.startswith("Строка длинного письма.")
+    assert text.endswith("… [сообщение обрезано: оно слишком длинное]")
 
 
 @pytest.mark.parametrize(("name", "code"), [

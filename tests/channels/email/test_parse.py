@@ -23,6 +23,7 @@ from zabota.channels.email.parse import (
     synthetic_message_id,
     trim_reply,
 )
+from zabota.channels.inbound import Inbound
 from zabota.identity.models import IdentityKind
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -101,6 +102,21 @@ def test_inline_images_keep_their_content_id_and_names_are_decoded():
 def test_a_forward_is_content_not_a_quote():
     inbound = parse_email(fixture("r10-forward-ru.eml"))
     assert inbound.text.endswith("Мне продали неисправный ноутбук, требую замену.")
+
+
+@pytest.mark.parametrize(("subject", "charset"), [
+    ("ВОЗВРАТ ДЕНЕГ ЗА ЗАКАЗ 1251", "windows-1251"),  # all capitals: was read as koi8-r
+    ("Возврат 1251 …", "iso-8859-1"),  # a wrong label: was read as Latin-1
+    ("Возврат 1251 …", "koi8-r"),
+])
+def test_a_raw_8bit_windows_1251_subject_is_read_whatever_the_label(subject, charset):
+    raw = (b"From: a@example.ru\r\nSubject: " + subject.encode("cp1251")
+           + b"\r\nMessage-ID: <raw8@example.ru>\r\nContent-Type: text/plain; charset="
+           + charset.encode() + b"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+           + "Верните, пожалуйста, деньги".encode("cp1251") + b"\r\n")
+    inbound = parse_email(raw)
+    assert isinstance(inbound, Inbound)
+    assert (inbound.subject, inbound.text) == (subject, "Верните, пожалуйста, деньги")
 
 
 def test_a_message_without_message_id_gets_a_stable_one():

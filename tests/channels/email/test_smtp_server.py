@@ -11,9 +11,11 @@ import pytest
 import sqlalchemy as sa
 
 from zabota.channels import service as channels
+from zabota.channels.email import ingest
 from zabota.channels.email.smtp_server import ReceiverController, free_port, start_smtp_receiver
 from zabota.channels.models import QuarantinedDelivery
 from zabota.core.db import Database
+from zabota.core.errors import field_error
 from zabota.core.settings import Settings
 from zabota.identity import service as identity
 from zabota.identity.permissions import SYSTEM
@@ -102,6 +104,36 @@ def test_malformed_mail_is_accepted_into_quarantine(database, receiver):
     settings, _team = receiver
     send(settings, (FIXTURES / "001-flanker-attached-pdf.eml").read_bytes())
     assert count(database, QuarantinedDelivery) == 1 and count(database, Ticket) == 0
+
+
+def test_a_letter_with_a_subject_and_no_text_becomes_a_ticket(database, receiver):
+    settings, _team = receiver
+    raw = (b"From: client@example.org\r\nTo: sales@zabota.example\r\n"
+           b"Subject: Call me back please\r\nMessage-ID: <empty@example.org>\r\n\r\n")
+    errors, response = send(settings, raw)
+    assert errors == {} and response.startswith("2.0.0")
+    with database.read_sessions() as session:
+        ticket = session.scalar(sa.select(Ticket))
+        message = session.scalar(sa.select(Message))
+    assert ticket.subject == "Call me back please"
+    assert message.body_text == "(В письме нет текста)"
+
+
+def test_a_message_refused_for_good_is_quarantined_and_accepted(database, receiver,
+                                                               monkeypatch):
+    settings, _team = receiver
+    real = ingest.ingest_raw
+
+    def refused(session, raw, **kwargs):  # stored, then refused: nothing of it may remain
+        real(session, raw, **kwargs)
+        raise field_error("text", "refused for good")
+
+    monkeypatch.setattr(ingest, "ingest_raw", refused)
+    errors, response = send(settings, (FIXTURES / "124-rbmail-basic-email.eml").read_bytes())
+    assert errors == {} and response.startswith("2.0.0")  # no 451: a retry fails the same way
+    assert count(database, Ticket) == 0 and count(database, QuarantinedDelivery) == 1
+    with database.read_sessions() as session:
+        assert "refused for good" in session.scalar(sa.select(QuarantinedDelivery.reason))
 
 
 def test_a_message_over_the_limit_is_refused_with_552(database, settings):

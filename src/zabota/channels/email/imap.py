@@ -25,7 +25,7 @@ import structlog
 from imap_tools import BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted
 
 from zabota.channels import service as channels
-from zabota.channels.email.ingest import header_block, ingest_raw, own_addresses, too_large
+from zabota.channels.email.ingest import header_block, own_addresses, store_raw, too_large
 from zabota.channels.email.parse import IgnoreCode, IgnoredReason, external_id_of
 from zabota.channels.models import ChannelAccount, QuarantineStatus
 from zabota.core.clock import SYSTEM_CLOCK, Clock
@@ -197,9 +197,8 @@ def store_message(database: Database, raw: bytes, *, account_id: int, settings: 
     """Take one fetched message in its own transaction; the outcome, or None when it failed
     and should be tried again at the next poll."""
     try:
-        with database.session_scope() as session:
-            result = ingest_raw(session, raw, account_id=account_id, settings=settings,
-                                clock=clock, own=own)
+        result = store_raw(database, raw, account_id=account_id, settings=settings,
+                           clock=clock, own=own)
         return _outcome(result)
     except Exception as exc:  # any failure of this one message: count it, keep polling
         external_id = external_id_of(raw)

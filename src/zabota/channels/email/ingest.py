@@ -21,7 +21,8 @@ from zabota.channels.inbound import Received, receive, stored_before
 from zabota.channels.models import ChannelAccount, OutboundDelivery, QuarantinedDelivery
 from zabota.channels.outbound import record_bounce
 from zabota.core.clock import SYSTEM_CLOCK, Clock
-from zabota.core.db import race_guard
+from zabota.core.db import Database, race_guard
+from zabota.core.errors import InvalidInput
 from zabota.core.i18n import _
 from zabota.core.settings import Settings
 from zabota.tickets.models import Channel
@@ -68,6 +69,10 @@ def take(session: Session, raw: bytes, *, account_id: int | None, settings: Sett
         return parsed.ignored
     inbound = parsed.inbound
     assert inbound is not None
+    if not inbound.text.strip() and not inbound.files:
+        # A subject and nothing else ("see subject", a blank reply) is still a request; the
+        # ticket service refuses an empty message, and a refusal would lose the mail.
+        inbound.text = _("(The e-mail has no text)")
     if session.scalar(_OURS, {"external_id": inbound.external_id}) is not None:
         # One of our replies came back (a forwarding rule, our address in Cc): a loop.
         log.info("email.ignored", code=IgnoreCode.LOOP.value, message_id=inbound.external_id)
@@ -100,12 +105,37 @@ def ingest_raw(session: Session, raw: bytes, *, account_id: int | None, settings
         return take(session, raw, account_id=account_id, settings=settings, clock=clock,
                     own=own)
     except MalformedEmail as exc:
-        external_id = external_id_of(raw)
-        payload = raw if len(raw) <= settings.email_max_message_bytes else header_block(raw)
-        channels.quarantine(session, channel=Channel.EMAIL, payload=payload, reason=str(exc),
-                            account_id=account_id, external_id=external_id, clock=clock)
-        log.warning("email.quarantined", message_id=external_id, account_id=account_id)
-        return IgnoredReason(IgnoreCode.MALFORMED, str(exc), external_id)
+        return quarantine_raw(session, raw, str(exc), account_id=account_id,
+                              settings=settings, clock=clock)
+
+
+def quarantine_raw(session: Session, raw: bytes, reason: str, *, account_id: int | None,
+                   settings: Settings, clock: Clock = SYSTEM_CLOCK) -> IgnoredReason:
+    """Keep a message we will not take with the reason, for an admin. The caller commits."""
+    external_id = external_id_of(raw)
+    payload = raw if len(raw) <= settings.email_max_message_bytes else header_block(raw)
+    channels.quarantine(session, channel=Channel.EMAIL, payload=payload, reason=reason,
+                        account_id=account_id, external_id=external_id, clock=clock)
+    log.warning("email.quarantined", message_id=external_id, account_id=account_id)
+    return IgnoredReason(IgnoreCode.MALFORMED, reason, external_id)
+
+
+def store_raw(database: Database, raw: bytes, *, account_id: int | None, settings: Settings,
+              clock: Clock = SYSTEM_CLOCK, own: frozenset[str] | None = None,
+              ) -> Received | IgnoredReason:
+    """`ingest_raw` in a transaction of its own, committed. A message the ticket service
+    refuses (`InvalidInput`) is refused for good: retrying it would fail the same way, so it
+    is quarantined with the reason instead. Any other error is raised (try again later)."""
+    try:
+        with database.session_scope() as session:
+            return ingest_raw(session, raw, account_id=account_id, settings=settings,
+                              clock=clock, own=own)
+    except InvalidInput as exc:  # rolled back: quarantine it in a transaction of its own
+        reason = _("The message cannot be stored: {reason}").format(
+            reason=exc.detail or _(exc.title))
+        with database.session_scope() as session:
+            return quarantine_raw(session, raw, reason, account_id=account_id,
+                                  settings=settings, clock=clock)
 
 
 @channels.register_reingest(Channel.EMAIL)

@@ -27,6 +27,7 @@ from email.policy import EmailPolicy
 from typing import Any
 
 import nh3
+from charset_normalizer import from_bytes
 
 from zabota.channels.inbound import Inbound, InboundFile
 from zabota.identity.models import IdentityKind
@@ -210,14 +211,35 @@ def _has_8bit(value: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in value)
 
 
+def decode_raw_header(data: bytes, charset: str | None) -> str:
+    """Raw 8-bit header bytes (no RFC 2047): UTF-8 if they are; else the declared charset
+    unless it is one Russian mail mislabels; else whichever of it, windows-1251 and koi8-r
+    reads as real text. A header is too short for `decode_bytes`' case statistics: a
+    windows-1251 "Возврат" came out as Latin-1 or koi8-r mojibake."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    codec = _codec(charset)
+    if codec is not None and codec not in _SUSPECT:
+        try:
+            return data.decode(codec)
+        except UnicodeDecodeError:
+            pass
+    candidates = list(dict.fromkeys([*([codec] if codec in _SUSPECT else []), "cp1251",
+                                     "koi8-r"]))
+    best = from_bytes(data, cp_isolation=candidates).best()
+    return str(best) if best is not None else decode_bytes(data, charset)
+
+
 def header_text(msg: Message, name: str, *, charset: str | None = None) -> str | None:
-    """A header's text: RFC 2047 words decoded, raw 8-bit bytes read in the body's charset
-    (or the one they really are), folding undone."""
+    """A header's text: RFC 2047 words decoded, raw 8-bit bytes read as `decode_raw_header`
+    does with the body's charset as the declared one, folding undone."""
     raw = _raw_header(msg, name.lower())
     if raw is None:
         return None
     if _has_8bit(raw):
-        raw = decode_bytes(raw.encode("utf-8", "surrogateescape"), charset)
+        raw = decode_raw_header(raw.encode("utf-8", "surrogateescape"), charset)
     return _decode_words(re.sub(r"\r?\n[ \t]+", " ", raw)).replace("\x00", "").strip()
 
 

@@ -2,9 +2,11 @@
 
 It takes mail for the addresses of the e-mail channel accounts (550 for any other; while no
 account has an address, for any address, so a fresh install can be tried), stores each
-message through `ingest_raw` and commits before it answers 250: a 250 means the message is
-ours. A failure to store answers 451, so the sending server tries again later; the Message-ID
-makes the second delivery a duplicate rather than a second message.
+message through `store_raw` and commits before it answers 250: a 250 means the message is
+ours. A message that can never be stored (unreadable, refused by the ticket service) is
+quarantined for an admin and also answered 250: a 4xx would only make the sender retry it
+until it bounces. Any other failure to store answers 451, so the sending server tries again
+later; the Message-ID makes the second delivery a duplicate rather than a second message.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope
 from aiosmtpd.smtp import Session as SMTPSession
 
-from zabota.channels.email.ingest import ingest_raw
+from zabota.channels.email.ingest import store_raw
 from zabota.channels.email.parse import addresses
 from zabota.channels.models import ChannelAccount
 from zabota.core.clock import SYSTEM_CLOCK, Clock
@@ -56,9 +58,8 @@ class EmailReceiver:
         return None
 
     def store(self, raw: bytes, account_id: int | None) -> str:
-        with self.database.session_scope() as session:
-            result = ingest_raw(session, raw, account_id=account_id, settings=self.settings,
-                                clock=self.clock)
+        result = store_raw(self.database, raw, account_id=account_id, settings=self.settings,
+                           clock=self.clock)
         return type(result).__name__
 
     async def handle_RCPT(self, server: SMTP, session: SMTPSession, envelope: Envelope,
