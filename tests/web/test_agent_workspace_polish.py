@@ -140,3 +140,66 @@ def test_number_inputs_carry_their_limits(app_client, session, make_agent):
     login(app_client, admin.email)
     page = app_client.get(f"/admin/users/{admin.id}").text
     assert 'min="0" max="1000"' in page and "&quot;" not in page.split('name="capacity"')[1][:80]
+
+
+def test_ticket_actions_say_they_are_done(app_client, desk, session):
+    agent, ticket = desk["agent"], desk["ticket"]
+    login(app_client, agent.email)
+    token = csrf_of(app_client.get(f"/agent/tickets/{ticket.id}").text)
+    saved = app_client.post(f"/agent/tickets/{ticket.id}/update", data={
+        "status": "open", "priority": "high", "csrf_token": token}, follow_redirects=True)
+    assert f"Обращение #{ticket.id}: сохранено" in saved.text
+    # Transferred out of every team the agent is in: the inbox says where it went.
+    outside = desk["colleague"]
+    session.refresh(outside)
+    moved = app_client.post(f"/agent/tickets/{desk['other'].id}/transfer", data={
+        "team_id": str(_team_outside(session, desk)), "reason": "Не наш вопрос",
+        "csrf_token": token}, follow_redirects=True)
+    assert moved.url.path == "/agent"
+    assert f"Обращение #{desk['other'].id}: передано" in moved.text
+    forged = app_client.get("/agent", params={"done": "<script>", "done_ticket": 1})
+    assert "<script>" not in forged.text
+
+
+def _team_outside(session, desk) -> int:
+    from zabota.identity import service as people
+    from zabota.identity.permissions import SYSTEM
+
+    team = people.create_team(session, name="Возвраты", actor=SYSTEM)
+    session.commit()
+    return team.id
+
+
+def test_channels_and_contacts_are_named_in_the_pages_language(app_client, desk):
+    login(app_client, desk["agent"].email)
+    inbox = app_client.get("/agent").text
+    assert ">Веб-чат</option>" in inbox and ">chat</option>" not in inbox
+    page = app_client.get(f"/agent/tickets/{desk['ticket'].id}").text
+    assert "<li>Телефон: +79161234567</li>" in page and "<li>phone:" not in page
+
+
+def test_an_empty_sign_in_form_asks_for_both_fields(app_client):
+    app_client.headers["Accept-Language"] = "ru"
+    response = app_client.post("/login", data={"email": " ", "password": ""})
+    assert response.status_code == 422
+    assert "Введите e-mail и пароль" in response.text
+    assert "Неверный" not in response.text
+
+
+@pytest.mark.parametrize(("body", "field", "message"), [
+    ('{"subject": "s", "message": {"text": "x"}, "customer": {"email": "a@b.ru"},'
+     ' "priority": "asap"}', "priority",
+     "Выберите одно из: 'low', 'normal', 'high', 'urgent'"),
+    ('{"subject": "s", "message": {"text": "x"', "body",
+     "Тело запроса не является корректным JSON"),
+    ('{"subject": "\\ud800", "message": {"text": "x"}, "customer": {"email": "a@b.ru"}}',
+     "subject", "Введите текст"),
+])
+def test_validation_messages_are_whole_russian_sentences(app_client, desk, body, field,
+                                                          message):
+    headers = {"Authorization": f"Bearer {_token(app_client, desk)}",
+               "Content-Type": "application/json", "Accept-Language": "ru"}
+    response = app_client.post("/api/v1/tickets", content=body.encode(), headers=headers)
+    assert response.status_code == 422
+    errors = {e["field"]: e["message"] for e in response.json()["errors"]}
+    assert errors.get(field) == message, errors

@@ -185,3 +185,13 @@ def test_an_unexpected_error_is_a_problem_in_the_users_language(
     assert response.json()["title"] == "У нас что-то пошло не так"
     assert "a bug" not in response.text
     assert page.json()["title"] == "Something went wrong on our side"
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"type": "select", "options": ["да", "да"]}, "Each option can be listed once"),
+    ({"type": "text", "options": ["a"]}, "Only a list field has options"),
+])
+def test_custom_field_options_make_sense(app_client, admin, body, message):
+    response = app_client.post("/api/v1/custom-fields", headers=admin,
+                               json={"key": "delivery_kind", "label": "Способ доставки", **body})
+    assert _field_errors(response) == {"options": message}

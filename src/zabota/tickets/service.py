@@ -865,8 +865,13 @@ def create_field_def(session: Session, *, actor: Actor, key: str, label: str, ty
     require(actor, Permission.MANAGE_FIELDS)
     if session.scalar(sa.select(CustomFieldDef.id).where(CustomFieldDef.key == key)) is not None:
         raise field_error("key", _("A field with this key already exists"))
+    options = [option.strip() for option in options if option.strip()]
     if type == FieldType.SELECT and not options:
         raise field_error("options", _("A list field needs at least one option"))
+    if type != FieldType.SELECT and options:
+        raise field_error("options", _("Only a list field has options"))
+    if len(set(options)) < len(options):
+        raise field_error("options", _("Each option can be listed once"))
     row = CustomFieldDef(key=key, label=label, label_en=label_en, type=type,
                          options=list(options), created_at=clock.now())
     session.add(row)

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zabota.core.errors import InvalidInput, RateLimited, ZabotaError
-from zabota.core.i18n import _, language
+from zabota.core.i18n import _, language, ngettext
 
 PROBLEM = "application/problem+json"
 
@@ -62,7 +62,7 @@ def zabota_error(request: Request, exc: Exception) -> Response:
 
 def validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    if any(error.get("loc", ("",))[0] == "path" for error in exc.errors()):
+    if any((error.get("loc") or ("",))[0] == "path" for error in exc.errors()):
         # `/tickets/abc` or an id beyond any column: the address names nothing.
         return http_error(request, StarletteHTTPException(404))
     with language(_language(request)):
@@ -102,6 +102,8 @@ def server_error(request: Request, exc: Exception) -> Response:
 
 def _field_path(error: dict[str, Any]) -> str:
     location = [str(part) for part in error.get("loc", ())]
+    if error.get("type") == "json_invalid":
+        return "body"  # its location is a byte offset, no field
     if location and location[0] in ("body", "query", "path", "header"):
         location = location[1:]
     return ".".join(location) or "body"
@@ -137,6 +139,13 @@ def field_message(error: dict[str, Any]) -> str:
         "bool_parsing": _("Enter true or false"),
         "bool_type": _("Enter true or false"),
         "string_type": _("Enter text"),
+        "string_unicode": _("Enter text"),
+        "model_type": _("Expected a JSON object"),
+        "timezone_aware": _("Give the time with its offset, e.g. 2026-03-01T10:00:00+03:00"),
+        "date_parsing": _("Enter a date as YYYY-MM-DD"),
+        "date_from_datetime_parsing": _("Enter a date as YYYY-MM-DD"),
+        "float_type": _("Enter a number"),
+        "finite_number": _("Enter a number"),
         "datetime_parsing": _("Enter a date and time in ISO 8601 format"),
         "datetime_from_date_parsing": _("Enter a date and time in ISO 8601 format"),
         "string_pattern_mismatch": _("The value has the wrong format"),
@@ -149,11 +158,15 @@ def field_message(error: dict[str, Any]) -> str:
     if kind == "string_too_long":
         return _("Enter at most {n} characters").format(n=ctx.get("max_length"))
     if kind == "too_long":
-        return _("At most {n} items").format(n=ctx.get("max_length"))
+        n = int(ctx.get("max_length") or 0)
+        return ngettext("At most {n} item", "At most {n} items", n).format(n=n)
     if kind == "too_short":
-        return _("At least {n} items").format(n=ctx.get("min_length"))
+        n = int(ctx.get("min_length") or 0)
+        return ngettext("At least {n} item", "At least {n} items", n).format(n=n)
     if kind in ("enum", "literal_error"):
-        return _("Choose one of: {options}").format(options=ctx.get("expected", ""))
+        # pydantic lists them in English: "'low', 'normal' or 'high'".
+        options = str(ctx.get("expected", "")).replace("' or '", "', '")
+        return _("Choose one of: {options}").format(options=options)
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         return _("The number is out of range")
     return str(error.get("msg", _("The value is not valid")))

@@ -38,6 +38,7 @@ from zabota.tickets.schemas import FieldDefCreate
 from zabota.web.deps import PathId, QueryId, SmallPathId
 from zabota.web.problems import field_message as validation_message
 from zabota.web.ui.common import (
+    IDENTITY_KINDS,
     UIActor,
     UISession,
     check_csrf,
@@ -57,11 +58,6 @@ ROLES = {Role.ADMIN: N_("Administrator"), Role.SUPERVISOR: N_("Supervisor"),
          Role.AGENT: N_("Agent")}
 PRESENCE = {Presence.ONLINE: N_("Online"), Presence.AWAY: N_("Away"),
             Presence.OFFLINE: N_("Offline")}
-# Product names stay as they are in every language.
-IDENTITY_KINDS = {IdentityKind.EMAIL: N_("E-mail"), IdentityKind.PHONE: N_("Phone"),
-                  IdentityKind.TELEGRAM: "Telegram", IdentityKind.VK: "VK",
-                  IdentityKind.WHATSAPP: "WhatsApp", IdentityKind.CHAT: N_("Web chat visitor"),
-                  IdentityKind.EXTERNAL: N_("External id")}
 FIELD_TYPES = {FieldType.TEXT: N_("Text"), FieldType.NUMBER: N_("Number"),
                FieldType.BOOLEAN: N_("Yes or no"), FieldType.DATE: N_("Date"),
                FieldType.SELECT: N_("List of options")}

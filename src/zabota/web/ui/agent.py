@@ -25,7 +25,7 @@ from zabota.routing import service as routing
 from zabota.tickets import export as ticket_export
 from zabota.tickets import service as tickets
 from zabota.tickets.models import Channel, Priority, Status
-from zabota.web.deps import PathId, SettingsDep, SmallPathId
+from zabota.web.deps import PathId, QueryId, SettingsDep, SmallPathId
 from zabota.web.ui.common import (
     StaffActor,
     UISession,
@@ -149,14 +149,18 @@ def _inbox_context(session: UISession, actor: Actor, query: InboxQuery,
 @router.get("")
 def inbox(request: Request, session: UISession, actor: StaffActor, query: InboxParams,
           cursor: Annotated[str | None, Query(max_length=500)] = None,
-          done: int | None = None, failed: int | None = None) -> Response:
+          done: Annotated[str | None, Query(max_length=20)] = None,
+          failed: int | None = None, done_ticket: QueryId = None) -> Response:
     try:
         context = _inbox_context(session, actor, query, cursor)
     except ZabotaError as exc:
         context = {**_inbox_context(session, actor, query, None), "error": error_text(exc)}
-    if done is not None:
+    if done is not None and done.isdigit():  # a bulk change
         context["notice"] = _("Updated: {done}, not changed: {failed}").format(
             done=done, failed=failed or 0)
+    elif done is not None and done_ticket is not None and done in DONE:
+        context["notice"] = _("Ticket #{number}: {done}").format(number=done_ticket,
+                                                                 done=_(DONE[done]))
     return render(request, "agent/inbox.html", context)
 
 
@@ -260,10 +264,20 @@ def _ticket_context(session: UISession, actor: Actor, ticket_id: int) -> dict[st
     }
 
 
+# What an action on a ticket says when it is done (`?done=` after the redirect).
+DONE = {"saved": N_("saved"), "sent": N_("the message is added"),
+        "transferred": N_("transferred"), "escalated": N_("escalated to the next line"),
+        "merged": N_("merged")}
+
+
 @router.get("/tickets/{ticket_id}")
 def ticket_page(ticket_id: PathId, request: Request, session: UISession,
-                actor: StaffActor) -> Response:
+                actor: StaffActor, done: Annotated[str | None, Query(max_length=20)] = None,
+                ) -> Response:
     context = _ticket_context(session, actor, ticket_id)
+    if done in DONE:
+        context["notice"] = _("Ticket #{number}: {done}").format(number=ticket_id,
+                                                                 done=_(DONE[done]))
     tickets.mark_seen(session, actor, ticket_id)
     session.commit()
     return render(request, "agent/ticket.html", context)
@@ -367,7 +381,7 @@ def reply(ticket_id: PathId, request: Request, session: UISession, actor: StaffA
     except ValueError:
         return _rerender(request, session, actor, ticket_id,
                          ZabotaError(_("Unknown status")), {"text": text})
-    return redirect(f"/agent/tickets/{ticket_id}")
+    return redirect(f"/agent/tickets/{ticket_id}?done=sent")
 
 
 @router.post("/customers/{customer_id}/notes")
@@ -402,7 +416,7 @@ def update(ticket_id: PathId, request: Request, session: UISession, actor: Staff
                          ZabotaError(_("Some fields are not valid")), form)
     except ZabotaError as exc:
         return _rerender(request, session, actor, ticket_id, exc, form)
-    return redirect(f"/agent/tickets/{ticket_id}")
+    return redirect(f"/agent/tickets/{ticket_id}?done=saved")
 
 
 @router.post("/tickets/{ticket_id}/transfer")
@@ -425,8 +439,8 @@ def transfer(ticket_id: PathId, request: Request, session: UISession, actor: Sta
     except ZabotaError as exc:
         return _rerender(request, session, actor, ticket_id, exc, form)
     if tickets.visible_ticket_exists(session, actor, ticket_id):
-        return redirect(f"/agent/tickets/{ticket_id}")
-    return redirect("/agent")
+        return redirect(f"/agent/tickets/{ticket_id}?done=transferred")
+    return redirect(f"/agent?done_ticket={ticket_id}&done=transferred")
 
 
 @router.post("/tickets/{ticket_id}/escalate")
@@ -443,8 +457,8 @@ def escalate(ticket_id: PathId, request: Request, session: UISession, actor: Sta
     except ZabotaError as exc:
         return _rerender(request, session, actor, ticket_id, exc, {"escalate_reason": reason})
     if tickets.visible_ticket_exists(session, actor, ticket_id):
-        return redirect(f"/agent/tickets/{ticket_id}")
-    return redirect("/agent")
+        return redirect(f"/agent/tickets/{ticket_id}?done=escalated")
+    return redirect(f"/agent?done_ticket={ticket_id}&done=escalated")
 
 
 @router.post("/tickets/{ticket_id}/merge")
@@ -462,7 +476,7 @@ def merge(ticket_id: PathId, request: Request, session: UISession, actor: StaffA
         session.commit()
     except ZabotaError as exc:
         return _rerender(request, session, actor, ticket_id, exc, {"source_id": source_id})
-    return redirect(f"/agent/tickets/{ticket_id}")
+    return redirect(f"/agent/tickets/{ticket_id}?done=merged")
 
 
 @router.post("/tickets/{ticket_id}/fields")
@@ -485,7 +499,7 @@ async def custom_fields(ticket_id: PathId, request: Request, actor: StaffActor) 
             except ZabotaError as exc:
                 return _rerender(request, session, actor, ticket_id, exc,
                                  {f"cf_{k}": v for k, v in raw.items()})
-        return redirect(f"/agent/tickets/{ticket_id}")
+        return redirect(f"/agent/tickets/{ticket_id}?done=saved")
 
     return await asyncio.to_thread(save)
 

@@ -49,13 +49,14 @@ def timed_serializer(request: Request, salt: str) -> URLSafeTimedSerializer:
 def start_session(request: Request, token: str, target: str,
                   language: str | None = None) -> Response:
     """Redirect to `target` carrying the sign-in cookie for `token`, and the person's own
-    language, when they chose one, as the UI's (it wins over the browser's list)."""
+    language as the UI's when they chose one other than the installation's default (it then
+    wins over the browser's list; the default leaves the browser to decide)."""
     settings: Settings = request.app.state.settings
     response = redirect(target)
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax",
                         secure=request.url.scheme == "https",
                         max_age=settings.access_token_ttl_hours * 3600)
-    if language in LANGUAGES:
+    if language in LANGUAGES and language != settings.default_language:
         response.set_cookie("zabota_lang", language, samesite="lax", max_age=365 * 24 * 3600)
     return response
 
@@ -93,6 +94,10 @@ def login(request: Request, session: UISession, email: Annotated[str, Form(max_l
           password: Annotated[str, Form(max_length=200)] = "",
           next: Annotated[str, Form(max_length=500)] = "") -> Response:
     settings: Settings = request.app.state.settings
+    if not email.strip() or not password:
+        return render(request, "login.html", {
+            "next": next, "email": email, "error": _("Enter your e-mail and password")},
+            status_code=422)
     try:
         client = request.client.host if request.client else "unknown"
         limiter(request).hit(f"login-ip:{client}", limit=settings.login_rate_limit_per_minute * 5)

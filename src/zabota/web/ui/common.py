@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session
 
 from zabota.core.db import Database
 from zabota.core.errors import Forbidden, ZabotaError
-from zabota.core.i18n import _, get_language, gettext, ngettext
+from zabota.core.i18n import N_, _, get_language, gettext, ngettext
 from zabota.core.settings import Settings
 from zabota.core.site import get_site
 from zabota.identity import errors as identity_errors
 from zabota.identity import service as identity
+from zabota.identity.models import IdentityKind
 from zabota.identity.permissions import Actor
 from zabota.tickets import attachments
 from zabota.tickets.service import channel_label, priority_label, status_label
@@ -48,6 +49,19 @@ templates.env.filters["localtime"] = _localtime
 templates.env.globals["status_label"] = status_label
 templates.env.globals["priority_label"] = priority_label
 templates.env.globals["channel_label"] = channel_label
+
+# Product names stay as they are in every language.
+IDENTITY_KINDS = {IdentityKind.EMAIL: N_("E-mail"), IdentityKind.PHONE: N_("Phone"),
+                  IdentityKind.TELEGRAM: "Telegram", IdentityKind.VK: "VK",
+                  IdentityKind.WHATSAPP: "WhatsApp", IdentityKind.CHAT: N_("Web chat visitor"),
+                  IdentityKind.EXTERNAL: N_("External id")}
+
+
+def identity_label(kind: IdentityKind) -> str:
+    return _(IDENTITY_KINDS[kind])
+
+
+templates.env.globals["identity_label"] = identity_label
 
 
 class LoginRequired(Exception):

@@ -173,7 +173,8 @@ def _rules_page(request: Request, session: Session, actor: Actor, form: dict[str
         "team_options": [("", "—"), *teams.items()],
         "priority_options": [("", "—"), *((p.value, tickets.priority_label(p))
                                          for p in Priority)],
-        "channel_options": [("", _("Any channel")), *((c.value, c.value) for c in Channel)],
+        "channel_options": [("", _("Any channel")),
+                            *((c.value, tickets.channel_label(c)) for c in Channel)],
         **(extra or {})}, status_code=status_code)
 
 
