@@ -92,6 +92,11 @@ def test_reply_form_keeps_the_text_when_refused(app_client, desk, session):
     assert response.status_code == 409
     assert "Черновик ответа" in response.text
     assert "не может перейти" in response.text
+    empty = app_client.post(f"/agent/tickets/{ticket.id}/reply", data={
+        "text": " ", "internal": "true", "status": "pending", "csrf_token": csrf_of(page)})
+    assert empty.status_code == 422
+    assert '<option value="pending" selected>' in empty.text  # the chosen status stays
+    assert 'name="internal" value="true" checked' in empty.text
 
 
 def test_agent_cannot_open_tickets_outside_their_teams(app_client, desk):

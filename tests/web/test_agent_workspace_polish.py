@@ -203,3 +203,16 @@ def test_validation_messages_are_whole_russian_sentences(app_client, desk, body,
     assert response.status_code == 422
     errors = {e["field"]: e["message"] for e in response.json()["errors"]}
     assert errors.get(field) == message, errors
+
+
+def test_destructive_buttons_ask_first(app_client, session, make_agent):
+    from zabota.identity.permissions import SYSTEM
+
+    admin = make_agent(role=Role.ADMIN, password=PASSWORD, language="ru")
+    identity.create_personal_token(session, user_id=admin.id, name="CRM", expires_at=None,
+                                   actor=SYSTEM)
+    session.commit()
+    login(app_client, admin.email)
+    page = app_client.get("/admin/tokens").text
+    assert 'data-confirm="Отозвать токен? Программы, которые им пользуются' in page
+    assert 'onsubmit="return confirm(this.dataset.confirm)"' in page

@@ -252,6 +252,19 @@ def test_an_authentic_update_we_cannot_read_is_acknowledged_and_quarantined(
     assert tickets_count(session) == 0
 
 
+def test_an_id_beyond_64_bits_is_unreadable_not_a_failure_to_retry(
+        app_client, session, telegram_account):
+    update = text_update("Привет")
+    update["message"]["chat"]["id"] = 2**64
+
+    answer = post(app_client, telegram_account, update)
+
+    assert (answer.status_code, answer.json()["result"]) == (200, "quarantined")
+    row = session.scalars(sa.select(QuarantinedDelivery)).one()
+    assert row.reason == "message.chat.id is not a whole number of at most 64 bits"
+    assert tickets_count(session) == 0
+
+
 def test_a_failing_download_is_retried_by_telegram_then_quarantined_and_released(
         app_client, session, telegram_account, platforms):
     update = text_update("Скриншот", message_id=90)

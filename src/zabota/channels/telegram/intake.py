@@ -96,8 +96,10 @@ class Update:
 
 
 def _int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise MalformedUpdate(f"{name} is not a whole number")
+    # Telegram's ids fit in 52 bits; one beyond 64 could never be stored or answered, so it
+    # is unreadable (quarantined, 200), not a failure to try again.
+    if isinstance(value, bool) or not isinstance(value, int) or not -2**63 <= value < 2**63:
+        raise MalformedUpdate(f"{name} is not a whole number of at most 64 bits")
     return value
 
 

@@ -75,7 +75,9 @@ class Event:
 
 
 def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    # Beyond 64 bits no id of VK's: as unreadable as a missing one.
+    return value if isinstance(value, int) and not isinstance(value, bool) and (
+        -2**63 <= value < 2**63) else None
 
 
 def _str(value: object) -> str:

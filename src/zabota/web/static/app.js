@@ -3,6 +3,13 @@
   "use strict";
   const root = document.querySelector("[data-live]");
 
+  // A form that failed comes back at its POST address (…/reply): show the page's own, so a
+  // reload does not send the form again.
+  if (root && root.dataset.live === "ticket") {
+    const own = "/agent/tickets/" + root.dataset.ticket;
+    if (location.pathname !== own) history.replaceState(null, "", own);
+  }
+
   function refresh(url, targetId) {
     fetch(url, { credentials: "same-origin" })
       .then((r) => (r.ok ? r.text() : null))

@@ -377,10 +377,10 @@ def reply(ticket_id: PathId, request: Request, session: UISession, actor: StaffA
         session.commit()
     except ZabotaError as exc:
         return _rerender(request, session, actor, ticket_id, exc,
-                         {"text": text, "internal": internal})
+                         {"text": text, "internal": internal, "status": status})
     except ValueError:
         return _rerender(request, session, actor, ticket_id,
-                         ZabotaError(_("Unknown status")), {"text": text})
+                         ZabotaError(_("Unknown status")), {"text": text, "internal": internal})
     return redirect(f"/agent/tickets/{ticket_id}?done=sent")
 
 
