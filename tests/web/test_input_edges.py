@@ -195,3 +195,52 @@ def test_custom_field_options_make_sense(app_client, admin, body, message):
     response = app_client.post("/api/v1/custom-fields", headers=admin,
                                json={"key": "delivery_kind", "label": "Способ доставки", **body})
     assert _field_errors(response) == {"options": message}
+
+
+def _cursor(value: object) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"cursor": _cursor(["2026-01-01T00:00:00+00:00", 10**23])}, "cursor"),
+    ({"cursor": _cursor(["2026-01-01T00:00:00+00:00", 5]), "sort": "id"}, "cursor"),
+    ({"cursor": _cursor([5, 5]), "sort": "-updated_at"}, "cursor"),
+    ({"cursor": _cursor([True, 5]), "sort": "id"}, "cursor"),
+])
+def test_a_cursor_that_is_not_ours_is_refused(app_client, admin, make_ticket, session,
+                                              params, field):
+    make_ticket()
+    session.commit()
+    response = app_client.get("/api/v1/tickets", headers=admin, params=params)
+    assert _field_errors(response) == {
+        field: "The cursor is not valid; start from the first page"}
+
+
+def test_an_export_cursor_beyond_any_event_is_refused(app_client, admin):
+    response = app_client.get("/api/v1/tickets/export", headers=admin,
+                              params={"since_cursor": "99999999999999999999999"})
+    assert _field_errors(response) == {"since_cursor": "The cursor is not valid"}
+
+
+def test_true_is_no_team_number(app_client, admin, make_ticket, make_team, session):
+    make_team("Первая линия")
+    ticket = make_ticket()
+    session.commit()
+    response = app_client.patch(f"/api/v1/tickets/{ticket.id}", headers=admin,
+                                json={"team_id": True})
+    assert _field_errors(response) == {"team_id": "Enter a whole number"}
+    session.expire_all()
+    assert session.get(Ticket, ticket.id).team_id is None
+
+
+def test_errors_name_the_parameter_that_was_sent(app_client, admin, make_ticket, session):
+    ticket = make_ticket()
+    session.commit()
+    assign = app_client.post(f"/api/v1/tickets/{ticket.id}/assign", headers=admin,
+                             json={"agent_id": 999_999})
+    assert [e["field"] for e in assign.json()["errors"]] == ["agent_id"], assign.text
+    team = app_client.post("/api/v1/teams", headers=admin,
+                           json={"name": "Вторая линия", "escalation_team_id": 999_999})
+    assert [e["field"] for e in team.json()["errors"]] == ["escalation_team_id"], team.text

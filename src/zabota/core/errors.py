@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar, cast
 
 from zabota.core.i18n import N_
 
@@ -49,3 +51,16 @@ class RateLimited(ZabotaError):
 def field_error(field: str, message: str) -> InvalidInput:
     """A 422 naming the field, so a form can show the message next to it."""
     return InvalidInput(message, errors=[{"field": field, "message": message}])
+
+
+@contextmanager
+def field_named(field: str, *, was: str) -> Iterator[None]:
+    """Report errors about the field `was` under `field`, the name the caller sent (an API
+    parameter called differently from the column it sets)."""
+    try:
+        yield
+    except ZabotaError as exc:
+        for error in cast(list[dict[str, Any]], exc.data.get("errors") or []):
+            if error.get("field") == was:
+                error["field"] = field
+        raise

@@ -33,6 +33,13 @@ def without_nul() -> Any:
     return model_validator(mode="before")(_drop_nul)
 
 
+def not_a_bool(value: Any) -> Any:
+    """For ids: JSON `true` is no team number 1 (pydantic would take it as one)."""
+    if isinstance(value, bool):
+        raise ValueError("not_a_number")
+    return value
+
+
 def _not_null(value: Any) -> Any:
     if value is None:
         raise ValueError("not_null")

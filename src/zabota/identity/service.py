@@ -22,7 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from zabota.core.clock import SYSTEM_CLOCK, Clock, as_utc
 from zabota.core.db import insert_now, keep, race_guard, scalar_now
-from zabota.core.errors import InvalidInput, field_error
+from zabota.core.errors import InvalidInput, field_error, field_named
 from zabota.core.i18n import _
 from zabota.identity import errors
 from zabota.identity.models import (
@@ -362,7 +362,8 @@ def create_team(
     if session.scalar(sa.select(Team.id).where(Team.name == name)) is not None:
         raise errors.NameTaken(errors=[{"field": "name", "message": _(errors.NameTaken.title)}])
     if escalation_team_id is not None:
-        get_team(session, escalation_team_id)
+        with field_named("escalation_team_id", was="team_id"):
+            get_team(session, escalation_team_id)
     team = Team(name=name, description=description, email=email,
                 escalation_team_id=escalation_team_id, created_at=clock.now())
     team.members = [get_user(session, user_id) for user_id in member_ids]
@@ -378,7 +379,8 @@ def update_team(session: Session, team_id: int, *, actor: Actor, **changes: obje
         if key == "member_ids":
             team.members = [get_user(session, int(uid)) for uid in value]  # type: ignore[attr-defined]
         elif key == "escalation_team_id" and value is not None:
-            target = get_team(session, int(value))  # type: ignore[call-overload]
+            with field_named("escalation_team_id", was="team_id"):
+                target = get_team(session, int(value))  # type: ignore[call-overload]
             if _escalation_reaches(session, target, team.id):
                 raise field_error("escalation_team_id",
                                   _("Escalation would come back to this team"))

@@ -24,6 +24,7 @@ from zabota.core import outbox
 from zabota.core.clock import SYSTEM_CLOCK, Clock, as_utc
 from zabota.core.db import insert_later, insert_now, is_sqlite, race_guard
 from zabota.core.errors import Forbidden, ZabotaError, field_error
+from zabota.core.fields import MAX_ROW_ID
 from zabota.core.i18n import _
 from zabota.identity import service as identity
 from zabota.identity.models import IdentityKind, User
@@ -1066,13 +1067,21 @@ def encode_cursor(values: Sequence[object]) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+def _is_row_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ROW_ID
+
+
 def decode_cursor(cursor: str, *, sort: str) -> tuple[object, int]:
     try:
         raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         value, last_id = raw
+        # A cursor is ours only if it fits the sort it is used with (an id, or a time) and
+        # its ids fit the column: anything else would find nothing, or overflow the driver.
+        if not _is_row_id(last_id) or (sort == "id" and not _is_row_id(value)):
+            raise ValueError(cursor)
         if sort != "id":
             value = as_utc(datetime.fromisoformat(value))
-        return value, int(last_id)
+        return value, last_id
     except (ValueError, TypeError) as exc:
         raise field_error("cursor", _("The cursor is not valid; start from the first page")) \
             from exc
@@ -1150,6 +1159,8 @@ def export_changes(
     if since_cursor:
         try:
             after = int(since_cursor)
+            if not 0 <= after <= MAX_ROW_ID:
+                raise ValueError(since_cursor)
         except ValueError as exc:
             raise field_error("since_cursor", _("The cursor is not valid")) from exc
     settled = clock.now() - EXPORT_SETTLE

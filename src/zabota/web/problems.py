@@ -121,6 +121,8 @@ def field_message(error: dict[str, Any]) -> str:
         return _("The message is empty")
     if kind == "value_error" and reason.endswith("no_action"):
         return _("Choose what the rule does: a category, team, priority, tags or assignee")
+    if kind == "value_error" and reason.endswith("not_a_number"):
+        return _("Enter a whole number")
     if kind == "value_error" and reason.endswith("not_null"):
         return _("This field cannot be empty")
     if kind == "value_error" and "email" in reason.lower():

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
+from zabota.core.errors import field_named
 from zabota.core.i18n import _
 from zabota.tickets import service
 from zabota.tickets.models import Channel, Priority, Status
@@ -130,8 +131,9 @@ def update_ticket(ticket_id: PathId, body: TicketUpdate, session: SessionDep,
 @router.post("/{ticket_id}/assign")
 def assign(ticket_id: PathId, body: AssignIn, session: SessionDep,
            actor: CurrentActor) -> TicketOut:
-    ticket = service.assign_ticket(session, ticket_id, body.agent_id, actor=actor,
-                                   reason=body.reason)
+    with field_named("agent_id", was="assignee_id"):
+        ticket = service.assign_ticket(session, ticket_id, body.agent_id, actor=actor,
+                                       reason=body.reason)
     out = TicketOut.model_validate(ticket)
     session.commit()
     return out
@@ -140,8 +142,9 @@ def assign(ticket_id: PathId, body: AssignIn, session: SessionDep,
 @router.post("/{ticket_id}/transfer")
 def transfer(ticket_id: PathId, body: TransferIn, session: SessionDep,
              actor: CurrentActor) -> TicketOut:
-    ticket = service.transfer_ticket(session, ticket_id, actor=actor, reason=body.reason,
-                                     team_id=body.team_id, agent_id=body.agent_id)
+    with field_named("agent_id", was="assignee_id"):
+        ticket = service.transfer_ticket(session, ticket_id, actor=actor, reason=body.reason,
+                                         team_id=body.team_id, agent_id=body.agent_id)
     out = TicketOut.model_validate(ticket)
     session.commit()
     return out
