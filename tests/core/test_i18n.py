@@ -116,6 +116,9 @@ def test_the_language_of_the_request_picks_the_text() -> None:
     ("ru;q=x, en;q=0.3", "ru", "en"),  # an unreadable quality ranks last
     ("q=x", "en", "en"),
     (";;,,;q=,", "ru", "ru"),
+    ("en;q=0, ru;q=0", "en", "en"),  # neither is acceptable: the default
+    ("en;q=0, ru;q=0.1", "en", "ru"),
+    ("ru;q=0", "en", "en"),
 ])
 def test_pick_language(header: str | None, default: str, expected: str) -> None:
     assert pick_language(header, default) == expected

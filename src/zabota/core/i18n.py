@@ -78,7 +78,9 @@ def pick_language(accept_language: str | None, default: str) -> str:
             try:
                 quality = float(params.strip()[2:])
             except ValueError:
-                quality = 0.0
+                quality = 1e-6  # unreadable: ranks last
+        if not quality > 0:  # q=0 is "not this one" (RFC 9110)
+            continue
         weighted.append((quality, tag.strip().lower()[:2]))
     for _quality, code in sorted(weighted, key=lambda item: -item[0]):
         if code in LANGUAGES:

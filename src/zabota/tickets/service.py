@@ -212,8 +212,8 @@ def open_ticket(
                       list(customer_identities))
         if any(staff_only) or priority != Priority.NORMAL or channel not in (
                 Channel.API, Channel.PORTAL):
-            raise Forbidden(_("Customers cannot set the team, assignee, priority, tags "
-                              "or custom fields of a request"))
+            raise Forbidden(_("Customers cannot set the customer, channel, team, assignee, "
+                              "priority, tags or custom fields of a request"))
         customer = identity.get_customer(session, actor.id, actor=actor)
     elif customer_id is not None:
         customer = identity.get_customer(session, customer_id, actor=actor)
