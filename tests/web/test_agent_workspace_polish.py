@@ -216,3 +216,27 @@ def test_destructive_buttons_ask_first(app_client, session, make_agent):
     page = app_client.get("/admin/tokens").text
     assert 'data-confirm="Отозвать токен? Программы, которые им пользуются' in page
     assert 'onsubmit="return confirm(this.dataset.confirm)"' in page
+
+
+def test_an_admin_edits_a_custom_field_in_the_browser(app_client, session, make_agent):
+    from zabota.identity.permissions import SYSTEM
+    from zabota.tickets.models import CustomFieldDef, FieldType
+
+    admin = make_agent(role=Role.ADMIN, password=PASSWORD, language="ru")
+    row = tickets.create_field_def(session, actor=SYSTEM, key="order_number",
+                                   label="Номер закза", type=FieldType.TEXT)
+    session.commit()
+    login(app_client, admin.email)
+    page = app_client.get(f"/admin/fields/{row.id}")
+    assert "Поле order_number" in page.text and 'value="Номер закза"' in page.text
+    empty = app_client.post(f"/admin/fields/{row.id}", data={
+        "label": "", "is_active": "true", "csrf_token": csrf_of(page.text)})
+    assert empty.status_code == 422 and "Поле не может быть пустым" in empty.text
+    saved = app_client.post(f"/admin/fields/{row.id}", data={
+        "label": "Номер заказа", "label_en": "Order number", "csrf_token": csrf_of(page.text)},
+        follow_redirects=False)
+    assert saved.status_code == 303
+    session.expire_all()
+    stored = session.get(CustomFieldDef, row.id)
+    assert (stored.label, stored.label_en, stored.is_active) == (
+        "Номер заказа", "Order number", False)  # the box was not ticked: switched off

@@ -244,3 +244,30 @@ def test_errors_name_the_parameter_that_was_sent(app_client, admin, make_ticket,
     team = app_client.post("/api/v1/teams", headers=admin,
                            json={"name": "Вторая линия", "escalation_team_id": 999_999})
     assert [e["field"] for e in team.json()["errors"]] == ["escalation_team_id"], team.text
+
+
+def test_a_custom_field_can_be_renamed_given_options_and_switched_off(
+        app_client, admin, make_ticket, session):
+    created = app_client.post("/api/v1/custom-fields", headers=admin, json={
+        "key": "delivery_kind", "label": "Доставка", "type": "select",
+        "options": ["курьер", "почта"]}).json()
+    ticket = make_ticket()
+    session.commit()
+    url = f"/api/v1/custom-fields/{created['id']}"
+    renamed = app_client.patch(url, headers=admin, json={
+        "label": "Способ доставки", "label_en": "Delivery", "options": ["курьер", "пункт выдачи"]})
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["options"] == ["курьер", "пункт выдачи"]
+    assert renamed.json()["key"] == "delivery_kind"
+    assert _field_errors(app_client.patch(url, headers=admin, json={"type": "text"})) == {
+        "type": "Unknown field"}
+    assert _field_errors(app_client.patch(url, headers=admin, json={"options": []})) == {
+        "options": "A list field needs at least one option"}
+    off = app_client.patch(url, headers=admin, json={"is_active": False})
+    assert off.json()["is_active"] is False
+    refused = app_client.patch(f"/api/v1/tickets/{ticket.id}", headers=admin,
+                               json={"custom_fields": {"delivery_kind": "курьер"}})
+    assert refused.status_code == 422  # a field switched off takes no new values
+    missing = app_client.patch("/api/v1/custom-fields/999999", headers=admin,
+                               json={"label": "x"})
+    assert missing.status_code == 404

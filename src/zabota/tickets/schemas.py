@@ -218,6 +218,18 @@ class FieldDefCreate(In):
                        Field(max_length=200)] = []
 
 
+class FieldDefUpdate(In):
+    """Key and type stay as created: tickets store values under the key, in the type."""
+
+    label: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    label_en: Annotated[str, Field(max_length=200)] | None = None
+    options: Annotated[list[Annotated[str, Field(min_length=1, max_length=100)]],
+                       Field(max_length=200)] | None = None
+    is_active: bool | None = None
+
+    _present = not_null("label", "label_en", "options", "is_active")
+
+
 class FieldDefOut(Out):
     id: int
     key: str

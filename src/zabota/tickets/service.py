@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, aliased, lazyload, selectinload
 from zabota.core import outbox
 from zabota.core.clock import SYSTEM_CLOCK, Clock, as_utc
 from zabota.core.db import insert_later, insert_now, is_sqlite, race_guard
-from zabota.core.errors import Forbidden, ZabotaError, field_error
+from zabota.core.errors import Forbidden, NotFound, ZabotaError, field_error
 from zabota.core.fields import MAX_ROW_ID
 from zabota.core.i18n import _
 from zabota.identity import service as identity
@@ -866,6 +866,14 @@ def create_field_def(session: Session, *, actor: Actor, key: str, label: str, ty
     require(actor, Permission.MANAGE_FIELDS)
     if session.scalar(sa.select(CustomFieldDef.id).where(CustomFieldDef.key == key)) is not None:
         raise field_error("key", _("A field with this key already exists"))
+    row = CustomFieldDef(key=key, label=label, label_en=label_en, type=type,
+                         options=_field_options(type, options), created_at=clock.now())
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _field_options(type: FieldType, options: Sequence[str]) -> list[str]:
     options = [option.strip() for option in options if option.strip()]
     if type == FieldType.SELECT and not options:
         raise field_error("options", _("A list field needs at least one option"))
@@ -873,9 +881,27 @@ def create_field_def(session: Session, *, actor: Actor, key: str, label: str, ty
         raise field_error("options", _("Only a list field has options"))
     if len(set(options)) < len(options):
         raise field_error("options", _("Each option can be listed once"))
-    row = CustomFieldDef(key=key, label=label, label_en=label_en, type=type,
-                         options=list(options), created_at=clock.now())
-    session.add(row)
+    return options
+
+
+def update_field_def(session: Session, field_id: int, *, actor: Actor, label: str | None = None,
+                     label_en: str | None = None, options: Sequence[str] | None = None,
+                     is_active: bool | None = None) -> CustomFieldDef:
+    """Rename a field, change a list's options, or turn it off or on. Its key and type stay:
+    tickets store values under the key, in the type. Turned off, it leaves forms and takes
+    no new values; the values tickets have keep, as do options taken off the list."""
+    require(actor, Permission.MANAGE_FIELDS)
+    row = session.get(CustomFieldDef, field_id)
+    if row is None:
+        raise NotFound(_("There is no such custom field"))
+    if label is not None:
+        row.label = label
+    if label_en is not None:
+        row.label_en = label_en
+    if options is not None:
+        row.options = _field_options(row.type, options)
+    if is_active is not None:
+        row.is_active = is_active
     session.flush()
     return row
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from zabota.core.db import Database
-from zabota.core.errors import Forbidden, InvalidInput, ZabotaError, field_error
+from zabota.core.errors import Forbidden, InvalidInput, NotFound, ZabotaError, field_error
 from zabota.core.i18n import LANGUAGES, N_, _
 from zabota.core.settings import Settings
 from zabota.core.site import get_site, update_site
@@ -34,7 +34,7 @@ from zabota.identity.schemas import (
 )
 from zabota.tickets import service as tickets
 from zabota.tickets.models import FieldType
-from zabota.tickets.schemas import FieldDefCreate
+from zabota.tickets.schemas import FieldDefCreate, FieldDefUpdate
 from zabota.web.deps import PathId, QueryId, SmallPathId
 from zabota.web.problems import field_message as validation_message
 from zabota.web.ui.common import (
@@ -595,6 +595,48 @@ def create_field(request: Request, session: UISession, actor: AreaActor,
         return _fields_page(request, session, actor, form, extra=_failed(exc),
                             status_code=exc.status)
     return redirect("/admin/fields?saved=1")
+
+
+def _field_form(row: Any) -> dict[str, Any]:
+    return {"label": row.label, "label_en": row.label_en, "options": "\n".join(row.options),
+            "is_active": row.is_active}
+
+
+@router.get("/fields/{field_id}")
+def edit_field(field_id: SmallPathId, request: Request, session: UISession,
+               actor: AreaActor) -> Response:
+    editing = _field_def(session, field_id)
+    return _fields_page(request, session, actor, _field_form(editing), extra={"editing": editing})
+
+
+@router.post("/fields/{field_id}")
+def update_field(field_id: SmallPathId, request: Request, session: UISession, actor: AreaActor,
+                 label: Annotated[str, Form(max_length=200)] = "",
+                 label_en: Annotated[str, Form(max_length=200)] = "",
+                 options: Annotated[str, Form(max_length=20_000)] = "",
+                 is_active: Annotated[bool, Form()] = False,
+                 csrf_token: Csrf = "") -> Response:
+    check_csrf(request, csrf_token)
+    editing = _field_def(session, field_id)
+    form = {"label": label, "label_en": label_en, "options": options, "is_active": is_active}
+    try:
+        body = _parse(FieldDefUpdate, {
+            **form, "options": [line.strip() for line in options.splitlines() if line.strip()]})
+        tickets.update_field_def(session, field_id, actor=actor,
+                                 **body.model_dump(exclude_unset=True))
+        session.commit()
+    except ZabotaError as exc:
+        session.rollback()
+        return _fields_page(request, session, actor, form,
+                            extra={**_failed(exc), "editing": editing}, status_code=exc.status)
+    return redirect("/admin/fields?saved=1")
+
+
+def _field_def(session: Session, field_id: int) -> Any:
+    row = next((d for d in tickets.list_field_defs(session) if d.id == field_id), None)
+    if row is None:
+        raise NotFound(_("There is no such custom field"))
+    return row
 
 
 # --- API tokens ----------------------------------------------------------------------------

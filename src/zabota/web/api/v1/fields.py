@@ -3,8 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from zabota.tickets import service
-from zabota.tickets.schemas import FieldDefCreate, FieldDefOut
-from zabota.web.deps import CurrentActor, SessionDep
+from zabota.tickets.schemas import FieldDefCreate, FieldDefOut, FieldDefUpdate
+from zabota.web.deps import CurrentActor, SessionDep, SmallPathId
 
 router = APIRouter(prefix="/custom-fields", tags=["custom fields"])
 
@@ -18,6 +18,17 @@ def list_fields(session: SessionDep, _actor: CurrentActor) -> list[FieldDefOut]:
 def create_field(body: FieldDefCreate, session: SessionDep, actor: CurrentActor) -> FieldDefOut:
     row = service.create_field_def(session, actor=actor, key=body.key, label=body.label,
                                    type=body.type, label_en=body.label_en, options=body.options)
+    out = FieldDefOut.model_validate(row)
+    session.commit()
+    return out
+
+
+@router.patch("/{field_id}")
+def update_field(field_id: SmallPathId, body: FieldDefUpdate, session: SessionDep,
+                 actor: CurrentActor) -> FieldDefOut:
+    """Labels, a list's options, on or off; the key and type stay."""
+    row = service.update_field_def(session, field_id, actor=actor,
+                                   **body.model_dump(exclude_unset=True))
     out = FieldDefOut.model_validate(row)
     session.commit()
     return out
