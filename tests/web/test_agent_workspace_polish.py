@@ -4,31 +4,15 @@ refuse what would do harm, and HTML (not JSON) for a bad address in the browser.
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from tests.conftest import actor_of
+from tests.web.test_agent_ui import PASSWORD, csrf_of, login
 from zabota.identity import service as identity
 from zabota.identity.models import IdentityKind, Role
 from zabota.routing.models import RoutingRule
 from zabota.tickets import service as tickets
 from zabota.tickets.models import Priority, Status
-
-PASSWORD = "agent-password"
-
-
-def login(client, email):
-    response = client.post("/login", data={"email": email, "password": PASSWORD},
-                           follow_redirects=False)
-    assert response.status_code == 303, response.text
-    return response
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([0-9a-f]+)"', html)
-    assert found
-    return found.group(1)
 
 
 @pytest.fixture
