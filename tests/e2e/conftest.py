@@ -114,6 +114,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()  # reaped: no zombie, no ResourceWarning later
         log.close()
         database.dispose()
 

@@ -83,8 +83,10 @@ def test_agent_works_a_ticket_end_to_end(browser, site):
     page.locator("#team").select_option(str(site.delivery_id))
     page.locator("#reason").fill("Вопрос к доставке")
     page.get_by_role("button", name="Передать").click()
-    # The agent is not in Delivery: the ticket leaves their view, they land in the inbox.
-    expect(page).to_have_url(re.compile(r"/agent$"))
+    # The agent is not in Delivery: the ticket leaves their view, they land in the inbox,
+    # which says where it went.
+    expect(page).to_have_url(re.compile(r"/agent\?done_ticket=\d+&done=transferred$"))
+    expect(page.locator(".notice")).to_have_text(f"Обращение #{created['id']}: передано")
     history = httpx.get(f"{site.url}/api/v1/tickets/{created['id']}/events",
                         headers={"Authorization": f"Bearer {token}"}).json()
     assert [e["kind"] for e in history][-2:] == ["status_changed", "team_changed"]

@@ -103,6 +103,7 @@ def test_worker_delivers_what_the_api_wrote(environment, committed_db_url, tmp_p
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()  # reaped: no zombie, no ResourceWarning later
         for log in logs:
             log.close()
         database.dispose()
