@@ -72,6 +72,13 @@ def test_customer_api_create_conflict_and_merge(app_client, make_agent, auth_hea
     assert merged.status_code == 200
     assert {i["value"] for i in merged.json()["identities"]} == {
         "petr@example.org", "+79160000001", "p2@example.org"}
+    again = app_client.post(f"/api/v1/customers/{made.json()['id']}/merge",
+                            headers={**h, "Accept-Language": "en"},
+                            json={"source_id": other.json()["id"]})
+    assert again.status_code == 409
+    assert again.json()["merged_into_id"] == made.json()["id"]
+    assert again.json()["errors"] == [{"field": "source_id", "message": (
+        "This customer was merged into another one already; merge with that one")}]
 
 
 def test_customer_search_folds_cyrillic_case_and_escapes_wildcards(session, make_customer):

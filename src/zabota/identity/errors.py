@@ -46,6 +46,11 @@ class IdentityTaken(Conflict):
     code, title = "identity_taken", N_("This contact already belongs to another customer")
 
 
+class AlreadyMerged(Conflict):
+    code, title = "already_merged", N_(
+        "This customer was merged into another one already; merge with that one")
+
+
 class CannotMergeIntoItself(ZabotaError):
     status, code, title = 422, "merge_into_itself", N_("A record cannot be merged into itself")
 

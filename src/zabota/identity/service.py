@@ -693,8 +693,11 @@ def merge_customers(session: Session, source_id: int, target_id: int, *, actor: 
         raise errors.CannotMergeIntoItself()
     source = get_customer(session, source_id, actor=actor)
     target = get_customer(session, target_id, actor=actor)
-    if source.merged_into_id is not None or target.merged_into_id is not None:
-        raise errors.CustomerNotFound()
+    for side, customer in (("source_id", source), ("customer_id", target)):
+        if customer.merged_into_id is not None:
+            raise errors.AlreadyMerged(
+                merged_into_id=customer.merged_into_id,
+                errors=[{"field": side, "message": _(errors.AlreadyMerged.title)}])
     from zabota.tickets import service as tickets  # tickets depend on identity, not back
 
     tickets.move_customer_tickets(session, source.id, target.id, actor=actor, clock=clock)
