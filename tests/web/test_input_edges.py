@@ -271,3 +271,14 @@ def test_a_custom_field_can_be_renamed_given_options_and_switched_off(
     missing = app_client.patch("/api/v1/custom-fields/999999", headers=admin,
                                json={"label": "x"})
     assert missing.status_code == 404
+
+
+def test_a_customer_asking_for_the_staff_record_is_told_where_to_look(
+        app_client, make_customer, auth_headers, session):
+    olga = make_customer()
+    session.commit()
+    response = app_client.get("/api/v1/users/me",
+                              headers={**auth_headers(olga), "Accept-Language": "en"})
+    assert response.status_code == 403
+    assert response.json()["detail"] == (
+        f"This is the staff's own record; a customer reads /api/v1/customers/{olga.id}")

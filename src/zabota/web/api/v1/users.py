@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from zabota.core.errors import Forbidden
+from zabota.core.i18n import _
 from zabota.identity import service
 from zabota.identity.schemas import UserCreate, UserOut, UserUpdate
 from zabota.web.deps import CurrentActor, SessionDep, SmallPathId
@@ -17,6 +19,9 @@ def list_users(session: SessionDep, actor: CurrentActor) -> list[UserOut]:
 @router.get("/me")
 def me(session: SessionDep, actor: CurrentActor) -> UserOut:
     """The signed-in staff user (customers use /customers/{their id})."""
+    if not actor.is_staff:  # a customer's id is no user's: say where to look instead
+        raise Forbidden(_("This is the staff's own record; a customer reads "
+                          "/api/v1/customers/{id}").format(id=actor.id))
     return UserOut.model_validate(service.get_user_for(session, actor.id, actor=actor))
 
 
