@@ -282,3 +282,35 @@ def test_a_customer_asking_for_the_staff_record_is_told_where_to_look(
     assert response.status_code == 403
     assert response.json()["detail"] == (
         f"This is the staff's own record; a customer reads /api/v1/customers/{olga.id}")
+
+
+def test_an_external_id_names_a_repeat_only_of_the_same_authors_message_on_the_ticket(
+        app_client, admin, make_customer, make_ticket, make_agent, make_team, auth_headers,
+        session):
+    olga = make_customer()
+    ticket = make_ticket(customer=olga)
+    other_ticket = make_ticket()
+    session.commit()
+    note = app_client.post(f"/api/v1/tickets/{ticket.id}/messages", headers=admin, json={
+        "text": "Подозрение на мошенничество", "is_internal": True, "external_id": "crm-77"})
+    assert note.status_code == 201
+    customer = {**auth_headers(olga), "Accept-Language": "en"}
+    # A customer reusing the note's id gets neither the note nor a lost message silently.
+    taken = app_client.post(f"/api/v1/tickets/{ticket.id}/messages", headers=customer,
+                            json={"text": "Здравствуйте", "external_id": "crm-77"})
+    assert taken.status_code == 409, taken.text
+    assert "мошенничество" not in taken.text
+    assert taken.json()["errors"] == [{"field": "external_id", "message": (
+        "This external_id belongs to another message; use an id of your own for each message")}]
+    # Staff reusing it on another ticket: refused too, nothing of the note shown.
+    elsewhere = app_client.post(f"/api/v1/tickets/{other_ticket.id}/messages", headers=admin,
+                                json={"text": "Ответ", "external_id": "crm-77"})
+    assert elsewhere.status_code == 409 and "мошенничество" not in elsewhere.text
+    # The same author retrying on the same ticket gets the stored message back.
+    again = app_client.post(f"/api/v1/tickets/{ticket.id}/messages", headers=admin, json={
+        "text": "Подозрение на мошенничество", "is_internal": True, "external_id": "crm-77"})
+    assert again.status_code == 201 and again.json()["id"] == note.json()["id"]
+    # A customer may not post an internal note, whatever the id.
+    internal = app_client.post(f"/api/v1/tickets/{ticket.id}/messages", headers=customer,
+                               json={"text": "x", "is_internal": True, "external_id": "crm-77"})
+    assert internal.status_code == 403

@@ -26,5 +26,10 @@ class CannotMergeTicket(Conflict):
     code, title = "cannot_merge", N_("These tickets cannot be merged")
 
 
+class ExternalIdTaken(Conflict):
+    code, title = "external_id_taken", N_(
+        "This external_id belongs to another message; use an id of your own for each message")
+
+
 class AttachmentRejected(ZabotaError):
     status, code, title = 422, "attachment_rejected", N_("The file cannot be attached")

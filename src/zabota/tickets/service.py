@@ -285,6 +285,8 @@ def add_message(
 ) -> Message:
     """Add a reply or an internal note. Idempotent by (channel, external_id)."""
     ticket = get_ticket_for(session, actor, ticket_id, for_update=True)
+    if message.is_internal and not actor.can(Permission.WORK_TICKETS):
+        raise Forbidden()
     if channel is None:
         channel = ticket.channel if actor.is_customer or message.is_internal else (
             reply_channel(session, ticket))
@@ -292,12 +294,10 @@ def add_message(
         existing = session.scalar(sa.select(Message).where(
             Message.channel == channel, Message.external_id == message.external_id))
         if existing is not None:
-            return existing  # a redelivery: stored once already
+            return _redelivered(existing, ticket, actor)  # stored once already
     if author_kind is None:
         author_kind = AuthorKind.CUSTOMER if actor.is_customer else (
             AuthorKind.AGENT if actor.is_staff else AuthorKind.SYSTEM)
-    if message.is_internal and not actor.can(Permission.WORK_TICKETS):
-        raise Forbidden()
     plain, safe = sanitize(message.text, message.html)
     if not plain and not message.attachment_ids:
         raise field_error("text", _("The message is empty"))
@@ -311,6 +311,22 @@ def add_message(
                            is_internal=message.is_internal, external_id=message.external_id,
                            attachment_ids=message.attachment_ids, uploader=actor, at=now,
                            account_id=message.account_id, meta=message.meta)
+
+
+def _redelivered(existing: Message, ticket: Ticket, actor: Actor) -> Message:
+    """The stored message a repeated `external_id` names, if it is this one's repeat.
+
+    Channel adapters act as the system and carry the platform's own ids: a repeat is the
+    same delivery wherever it was stored (a follow-up may have opened a new ticket). A
+    person's client chooses its ids, so a repeat is one only on the same ticket by the same
+    author; anything else is refused without a word about the other message."""
+    if actor.kind == "system":
+        return existing
+    author = existing.author_customer_id if actor.is_customer else existing.author_user_id
+    if existing.ticket_id == ticket.id and author == actor.id:
+        return existing
+    raise errors.ExternalIdTaken(errors=[{"field": "external_id",
+                                          "message": _(errors.ExternalIdTaken.title)}])
 
 
 def reply_channel(session: Session, ticket: Ticket) -> Channel:
@@ -349,7 +365,7 @@ def _insert_message(
                 Message.channel == channel, Message.external_id == external_id))
             if existing is None:
                 raise
-            return existing
+            return _redelivered(existing, ticket, uploader)
     claim_attachments(session, msg, attachment_ids, uploader=uploader)
     _record(session, ticket, "message_added", actor=author, at=at, data={
         "message_id": msg.id, "author_kind": author_kind.value, "is_internal": is_internal,

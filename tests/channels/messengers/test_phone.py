@@ -66,6 +66,17 @@ def test_the_same_call_reported_twice_is_stored_once(app_client, session, phone_
     assert session.scalar(sa.select(sa.func.count()).select_from(Message)) == 1
 
 
+def test_two_pbxs_reporting_the_same_call_id_are_two_calls(app_client, session, phone_account,
+                                                           make_account):
+    make_account(Channel.PHONE, {"api_key": "second-pbx-key-0123456789"}, name="Второй офис")
+    first = post(app_client, call())
+    other = post(app_client, call(caller_number="+7 921 777-88-99"),
+                 key="second-pbx-key-0123456789")
+    assert (first.status_code, other.status_code) == (201, 201), other.text
+    assert other.json()["ticket_id"] != first.json()["ticket_id"]
+    assert session.scalar(sa.select(sa.func.count()).select_from(Message)) == 2
+
+
 def test_a_second_answered_call_joins_the_unfinished_phone_ticket(app_client, phone_account):
     first = post(app_client, call()).json()
     second = post(app_client, call(call_id="2", talk_seconds=5)).json()
@@ -135,7 +146,8 @@ def test_a_number_that_is_no_number_is_refused_and_kept(app_client, session, pho
     assert answer.json()["errors"] == [{"field": "caller_number",
                                         "message": "A phone number has 7 to 15 digits"}]
     row = session.scalars(sa.select(QuarantinedDelivery)).one()
-    assert (row.external_id, row.status) == ("1700000000.42", QuarantineStatus.QUARANTINED)
+    assert (row.external_id, row.status) == (f"{phone_account.id}:1700000000.42",
+                                             QuarantineStatus.QUARANTINED)
     with pytest.raises(Conflict):  # released as it is, it fails again and stays
         channels.release(session, row.id, actor=SYSTEM)
     assert row.status == QuarantineStatus.QUARANTINED and row.attempts == 2

@@ -124,11 +124,18 @@ def record_call(session: Session, account: ChannelAccount, call: CallIn, payload
             raise error from None
         channels.record_failure(session, channel=Channel.PHONE, payload=payload,
                                 reason=error.detail or "", account_id=account.id,
-                                external_id=call.call_id, max_attempts=1, clock=clock)
+                                external_id=delivery_id(account, call), max_attempts=1,
+                                clock=clock)
         return Outcome(hooks.Result.REJECTED, reason=error.detail, rejection=error)
     with language(settings.default_language):
         return _record(session, account, call, number, payload, settings=settings,
                        clock=clock, strict=strict)
+
+
+def delivery_id(account: ChannelAccount, call: CallIn) -> str:
+    """A call's id is its PBX's (Asterisk's `Uniqueid` repeats across servers): two
+    connectors reporting the same id are two calls."""
+    return f"{account.id}:{call.call_id}"
 
 
 def _record(session: Session, account: ChannelAccount, call: CallIn, number: str,
@@ -147,11 +154,11 @@ def _record(session: Session, account: ChannelAccount, call: CallIn, number: str
     for key in ("agent_email", "recording_url", "queue"):
         if getattr(call, key):
             meta[key] = getattr(call, key)
-    inbound = Inbound(channel=Channel.PHONE, external_id=call.call_id,
+    inbound = Inbound(channel=Channel.PHONE, external_id=delivery_id(account, call),
                       identities=[(IdentityKind.PHONE, number)], text=text, subject=subject,
                       account_id=account.id, meta=meta, received_at=call.started_at,
                       new_ticket=missed and callback is None)
-    outcome = hooks.take_in(session, account=account, external_id=call.call_id,
+    outcome = hooks.take_in(session, account=account, external_id=delivery_id(account, call),
                             payload=payload, settings=settings, clock=clock, strict=strict,
                             build=lambda: inbound)
     if outcome.result == hooks.Result.STORED and outcome.ticket_id is not None:
