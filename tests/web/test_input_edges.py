@@ -314,3 +314,64 @@ def test_an_external_id_names_a_repeat_only_of_the_same_authors_message_on_the_t
     internal = app_client.post(f"/api/v1/tickets/{ticket.id}/messages", headers=customer,
                                json={"text": "x", "is_internal": True, "external_id": "crm-77"})
     assert internal.status_code == 403
+
+
+HUGE_ID = 18446744073709551616  # 2**64
+
+
+@pytest.mark.parametrize(("method", "path", "body", "field"), [
+    ("POST", "/api/v1/routing/categories", {"key": "qa", "name_ru": "QA", "team_id": HUGE_ID},
+     "team_id"),
+    ("POST", "/api/v1/routing/categories", {"key": "qa", "name_ru": "QA", "parent_id": HUGE_ID},
+     "parent_id"),
+    ("POST", "/api/v1/routing/rules", {"name": "r", "actions": {"team_id": HUGE_ID}},
+     "actions.team_id"),
+    ("POST", "/api/v1/routing/rules", {"name": "r", "actions": {"assignee_id": HUGE_ID}},
+     "actions.assignee_id"),
+    ("POST", "/api/v1/routing/rules", {"name": "r", "conditions": {
+        "organization_ids": [HUGE_ID]}, "actions": {"priority": "high"}},
+     "conditions.organization_ids.0"),
+    ("POST", "/api/v1/triage/preview", {"text": "x", "customer_id": HUGE_ID}, "customer_id"),
+    ("POST", "/api/v1/api-tokens", {"user_id": HUGE_ID, "name": "n"}, "user_id"),
+    ("POST", "/api/v1/teams", {"name": "t", "member_ids": [HUGE_ID]}, "member_ids.0"),
+    ("POST", "/api/v1/customers", {"email": "x@example.org", "organization_id": HUGE_ID},
+     "organization_id"),
+])
+def test_ids_in_a_body_beyond_their_column_are_named(app_client, admin, make_customer, session,
+                                                     method, path, body, field):
+    response = app_client.request(method, path, headers=admin, json=body)
+    assert _field_errors(response) == {field: "The number is out of range"}
+
+
+def test_a_merge_source_beyond_any_customer_is_named(app_client, admin, make_customer, session):
+    olga = make_customer()
+    session.commit()
+    response = app_client.post(f"/api/v1/customers/{olga.id}/merge", headers=admin,
+                               json={"source_id": HUGE_ID})
+    assert _field_errors(response) == {"source_id": "The number is out of range"}
+
+
+def test_a_help_centre_section_address_fits_its_column(app_client, admin):
+    long_name = app_client.post("/api/v1/kb/categories", headers=admin,
+                                json={"name_ru": "Я" * 200, "name_en": "section " * 25})
+    assert long_name.status_code == 201, long_name.text
+    slug = long_name.json()["slug"]
+    assert len(slug) <= 100 and not slug.endswith("-")
+    too_long = app_client.post("/api/v1/kb/categories", headers=admin,
+                               json={"name_ru": "Раздел", "slug": "a" * 120})
+    assert _field_errors(too_long) == {"slug": "Enter at most 100 characters"}
+
+
+def test_a_category_that_rules_set_is_not_deleted(app_client, admin, session):
+    category = app_client.post("/api/v1/routing/categories", headers=admin,
+                               json={"key": "billing", "name_ru": "Оплата"}).json()
+    rule = app_client.post("/api/v1/routing/rules", headers=admin, json={
+        "name": "Двойное списание", "conditions": {"phrases": ["списали дважды"]},
+        "actions": {"category": "billing"}})
+    assert rule.status_code == 201, rule.text
+    refused = app_client.delete(f"/api/v1/routing/categories/{category['id']}", headers=admin)
+    assert refused.status_code == 409
+    assert refused.json()["rules"] == ["Двойное списание"]
+    app_client.delete(f"/api/v1/routing/rules/{rule.json()['id']}", headers=admin)
+    assert app_client.delete(f"/api/v1/routing/categories/{category['id']}",
+                             headers=admin).status_code == 204

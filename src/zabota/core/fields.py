@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import email_validator
-from pydantic import field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 # The largest id a client may send: SQLite's and PostgreSQL's BIGINT. Beyond it the database
 # refuses the number itself (an error 500) instead of finding nothing (a clear 404 or 422).
 MAX_ROW_ID = 2**63 - 1
 MAX_STAFF_ID = 2**31 - 1  # INTEGER keys: teams, users
+
+
+def not_a_bool(value: Any) -> Any:
+    """For ids: JSON `true` is no team number 1 (pydantic would take it as one)."""
+    if isinstance(value, bool):
+        raise ValueError("not_a_number")
+    return value
+
+
+# Ids a client sends in a body, bounded by their columns.
+RowId = Annotated[int, BeforeValidator(not_a_bool), Field(ge=1, le=MAX_ROW_ID)]  # BIGINT keys
+StaffId = Annotated[int, BeforeValidator(not_a_bool), Field(ge=1, le=MAX_STAFF_ID)]  # INTEGER
 
 
 def _without_nul(value: Any) -> Any:
@@ -31,13 +43,6 @@ def without_nul() -> Any:
     """For the `In` shape of each part: NUL characters are dropped from everything a client
     sends (PostgreSQL cannot store them in text, SQLite's C API cuts strings at them)."""
     return model_validator(mode="before")(_drop_nul)
-
-
-def not_a_bool(value: Any) -> Any:
-    """For ids: JSON `true` is no team number 1 (pydantic would take it as one)."""
-    if isinstance(value, bool):
-        raise ValueError("not_a_number")
-    return value
 
 
 def _not_null(value: Any) -> Any:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
-from zabota.core.fields import not_null, without_nul
+from zabota.core.fields import RowId, StaffId, not_null, without_nul
 from zabota.identity.models import IdentityKind, Presence, Role
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -60,7 +60,7 @@ class UserCreate(In):
     password: Password | None = None
     language: Lang = "ru"
     capacity: Annotated[int, Field(ge=0, le=1000)] = 10
-    team_ids: list[int] = []
+    team_ids: list[StaffId] = []
     skills: list[SkillIn] = []
 
 
@@ -74,7 +74,7 @@ class UserUpdate(In):
     capacity: Annotated[int, Field(ge=0, le=1000)] | None = None
     presence: Presence | None = None
     is_active: bool | None = None
-    team_ids: list[int] | None = None
+    team_ids: list[StaffId] | None = None
     skills: list[SkillIn] | None = None
 
     _present = not_null("email", "name", "role", "password", "language", "timezone",
@@ -108,16 +108,16 @@ class TeamCreate(In):
     name: TeamName
     description: Annotated[str, Field(max_length=500)] = ""
     email: EmailStr | None = None
-    escalation_team_id: int | None = None
-    member_ids: list[int] = []
+    escalation_team_id: StaffId | None = None
+    member_ids: list[StaffId] = []
 
 
 class TeamUpdate(In):
     name: TeamName | None = None
     description: Annotated[str, Field(max_length=500)] | None = None
     email: EmailStr | None = None
-    escalation_team_id: int | None = None
-    member_ids: list[int] | None = None
+    escalation_team_id: StaffId | None = None
+    member_ids: list[StaffId] | None = None
 
     _present = not_null("name", "description", "member_ids")
 
@@ -194,7 +194,7 @@ class CustomerInline(In):
 
 
 class CustomerCreate(CustomerInline):
-    organization_id: int | None = None
+    organization_id: StaffId | None = None
     sees_organization_tickets: bool = False
     language: Lang | None = None
     notes: Annotated[str, Field(max_length=10000)] = ""
@@ -203,7 +203,7 @@ class CustomerCreate(CustomerInline):
 
 class CustomerUpdate(In):
     name: Name | None = None
-    organization_id: int | None = None
+    organization_id: StaffId | None = None
     sees_organization_tickets: bool | None = None
     language: Lang | None = None
     notes: Annotated[str, Field(max_length=10000)] | None = None
@@ -226,11 +226,11 @@ class CustomerOut(Out):
 
 
 class CustomerMerge(In):
-    source_id: int
+    source_id: RowId
 
 
 class PersonalTokenCreate(In):
-    user_id: int
+    user_id: StaffId
     name: Annotated[str, Field(min_length=1, max_length=120)]
     expires_at: datetime | None = None
 

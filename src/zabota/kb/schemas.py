@@ -118,7 +118,7 @@ class CategoryCreate(In):
     name_en: Annotated[str, Field(max_length=200)] = ""
     description_ru: Description = ""
     description_en: Description = ""
-    slug: Slug = ""
+    slug: Annotated[Slug, Field(max_length=100)] = ""  # kb_categories.slug
     parent_id: CategoryId | None = None
     position: Position = 0
 

@@ -173,7 +173,12 @@ def _check_slug(value: str, field: str = "slug") -> str:
     return value
 
 
+MAX_CATEGORY_SLUG = 100  # kb_categories.slug
+
+
 def _check_category_slug(value: str) -> str:
+    if len(value) > MAX_CATEGORY_SLUG:
+        raise field_error("slug", _("Enter at most {n} characters").format(n=MAX_CATEGORY_SLUG))
     if _check_slug(value) in RESERVED_SLUGS:
         raise field_error("slug", _("This address is taken by the help centre itself"))
     return value
@@ -198,7 +203,8 @@ def create_category(
     name_ru, name_en = name_ru.strip(), name_en.strip()
     if not name_ru:
         raise field_error("name_ru", _("This field is required"))
-    slug = _check_category_slug(slug.strip() or content.slugify(name_en or name_ru) or "section")
+    made = content.slugify(name_en or name_ru)[:MAX_CATEGORY_SLUG].rstrip("-")
+    slug = _check_category_slug(slug.strip() or made or "section")
     if session.scalar(sa.select(KbCategory.id).where(KbCategory.slug == slug)) is not None:
         raise field_error("slug", _("Another category already has this address"))
     _check_parent(session, None, parent_id)

@@ -21,3 +21,9 @@ class NotEnoughTrainingData(Conflict):
 
 class CategoryInUse(Conflict):
     code, title = "category_in_use", N_("The category has subcategories; move or delete them first")
+
+
+class CategoryUsedByRules(Conflict):
+    code, title = "category_used_by_rules", N_(
+        "Routing rules set this category; change or delete them first, or switch the "
+        "category off")

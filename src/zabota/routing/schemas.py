@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from zabota.core.fields import not_null, without_nul
+from zabota.core.fields import RowId, StaffId, not_null, without_nul
 from zabota.routing.models import AssignmentMode
 from zabota.tickets.models import Channel, Priority
 
@@ -34,8 +34,8 @@ class CategoryCreate(In):
     key: Key
     name_ru: Name
     name_en: Annotated[str, Field(max_length=200)] = ""
-    parent_id: int | None = None
-    team_id: int | None = None
+    parent_id: StaffId | None = None
+    team_id: StaffId | None = None
     skill: Annotated[str, Field(max_length=100)] = ""
     is_active: bool = True
 
@@ -43,8 +43,8 @@ class CategoryCreate(In):
 class CategoryUpdate(In):
     name_ru: Name | None = None
     name_en: Annotated[str, Field(max_length=200)] | None = None
-    parent_id: int | None = None
-    team_id: int | None = None
+    parent_id: StaffId | None = None
+    team_id: StaffId | None = None
     skill: Annotated[str, Field(max_length=100)] | None = None
     is_active: bool | None = None
 
@@ -71,7 +71,7 @@ class RuleConditions(In):
     vip: bool | None = None
     sla_tiers: Annotated[list[Annotated[str, Field(min_length=1, max_length=32)]],
                          Field(max_length=20)] = []
-    organization_ids: Annotated[list[int], Field(max_length=200)] = []
+    organization_ids: Annotated[list[StaffId], Field(max_length=200)] = []
     custom_fields: Annotated[dict[str, Scalar], Field(max_length=20)] = {}
     phrases: Annotated[list[Phrase], Field(max_length=100,
                                            description="Any of these, matched by lemmas")] = []
@@ -79,10 +79,10 @@ class RuleConditions(In):
 
 class RuleActions(In):
     category: Annotated[str, Field(max_length=100)] | None = None
-    team_id: int | None = None
+    team_id: StaffId | None = None
     priority: Priority | None = None
     tags: Annotated[list[Tag], Field(max_length=20)] = []
-    assignee_id: int | None = None
+    assignee_id: StaffId | None = None
     skip_model: bool = False
 
     @model_validator(mode="after")
@@ -160,7 +160,7 @@ class PreviewIn(In):
     text: Annotated[str, Field(min_length=1, max_length=20_000)]
     subject: Annotated[str, Field(max_length=300)] = ""
     channel: Channel = Channel.API
-    customer_id: int | None = None
+    customer_id: RowId | None = None
 
 
 class Suggestion(BaseModel):

@@ -281,6 +281,10 @@ def delete_category(session: Session, category_id: int, *, actor: Actor) -> None
     category = get_category(session, category_id)
     if session.scalar(sa.select(Category.id).where(Category.parent_id == category.id).limit(1)):
         raise errors.CategoryInUse()
+    rules = [rule.name for rule in list_rules(session)
+             if (rule.actions or {}).get("category") == category.key]
+    if rules:  # they would set a category that no longer exists
+        raise errors.CategoryUsedByRules(rules=rules)
     session.delete(category)
     _changed(session)
     session.flush()

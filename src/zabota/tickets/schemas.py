@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from zabota.core.fields import MAX_ROW_ID, MAX_STAFF_ID, not_a_bool, not_null, without_nul
+from zabota.core.fields import RowId, StaffId, not_null, without_nul
 from zabota.identity.schemas import CustomerInline
 from zabota.tickets.models import (
     MAX_MESSAGE_HTML,
@@ -21,9 +21,6 @@ from zabota.tickets.models import (
 
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
 # Ids a client sends, bounded by their columns (see core.fields).
-# tickets, customers, attachments; then teams, users
-RowId = Annotated[int, BeforeValidator(not_a_bool), Field(ge=1, le=MAX_ROW_ID)]
-StaffId = Annotated[int, BeforeValidator(not_a_bool), Field(ge=1, le=MAX_STAFF_ID)]
 Tag = Annotated[str, Field(min_length=1, max_length=64)]
 
 
