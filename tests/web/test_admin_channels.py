@@ -88,6 +88,10 @@ def test_quarantined_items_are_listed_and_can_be_dismissed(client, session, admi
     assert response.status_code == 303
     session.refresh(row)
     assert row.status == QuarantineStatus.DISMISSED
+    assert "Отклонено" in client.get(response.headers["location"]).text  # the signed notice
+    forged = client.get("/admin/channels/quarantine",
+                        params={"message": "Ваш пароль истёк, зайдите на evil.example"})
+    assert "evil.example" not in forged.text
 
 
 def test_dead_replies_are_listed_and_sent_again(client, session, admin, make_agent,

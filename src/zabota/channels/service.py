@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from zabota.channels.models import ChannelAccount, QuarantinedDelivery, QuarantineStatus
 from zabota.core.clock import SYSTEM_CLOCK, Clock
-from zabota.core.errors import Conflict, NotFound, field_error
+from zabota.core.errors import Conflict, NotFound, ZabotaError, field_error
 from zabota.core.i18n import N_, _
 from zabota.identity import service as identity
 from zabota.identity.permissions import Actor, Permission, require
@@ -144,8 +144,15 @@ def connection_test_for(kind: Channel) -> ConnectionTest | None:
 
 
 def _reason(error: BaseException | str) -> str:
+    """Why an item was kept, for an admin: our own refusals in words, anything unexpected
+    with its exception class (it is a bug to report)."""
     if isinstance(error, str):
         return error
+    if isinstance(error, ZabotaError):
+        return (error.detail or _(error.title))[:2000]
+    if type(error) is not ValueError and isinstance(error, ValueError) and (
+            type(error).__module__.startswith("zabota.")):
+        return str(error)[:2000]  # an unreadable delivery (MalformedUpdate and the like)
     return "".join(traceback.format_exception_only(error)).strip()[-2000:]
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
+from itsdangerous import BadSignature
 from sqlalchemy.orm import Session
 
 from zabota.channels import outbound
@@ -22,6 +23,7 @@ from zabota.identity.permissions import Actor, Permission
 from zabota.tickets.models import Channel
 from zabota.web.deps import PathId, SmallPathId
 from zabota.web.ui.admin import AreaActor, Csrf, _page
+from zabota.web.ui.auth import timed_serializer
 from zabota.web.ui.common import UISession, check_csrf, error_text, field_errors, redirect
 
 router = APIRouter(prefix="/admin/channels")
@@ -65,7 +67,7 @@ def overview(request: Request, session: UISession, actor: AreaActor) -> Response
         "kind_names": KIND_NAMES, "hooks": HOOK_PATHS, "base_url": _base_url(request),
         "quarantined": len(channels.list_quarantine(session)),
         "dead": len(outbound.list_deliveries(session, status=DeliveryStatus.DEAD)),
-        "message": request.query_params.get("message"),
+        "message": _notice(request),
     })
 
 
@@ -224,7 +226,7 @@ def quarantine(request: Request, session: UISession, actor: AreaActor) -> Respon
     accounts = {a.id: a for a in channels.list_accounts(session)}
     return _page(request, actor, "channel_quarantine.html", {
         "section": "channels", "rows": rows, "accounts": accounts, "kind_names": KIND_NAMES,
-        "message": request.query_params.get("message"),
+        "message": _notice(request),
         "preview": {row.id: row.payload[:600].decode("utf-8", "replace") for row in rows},
     })
 
@@ -246,13 +248,29 @@ def quarantine_action(item_id: PathId, action: str, request: Request, session: U
     except ZabotaError as exc:
         session.commit()  # keep the new reason and attempt count of a failed release
         note = error_text(exc)
-    return redirect(f"/admin/channels/quarantine?message={_quoted(note)}")
+    return redirect(_with_notice(request, "/admin/channels/quarantine", note))
 
 
-def _quoted(text: str) -> str:
+NOTICE_SALT = "channels-notice"
+
+
+def _with_notice(request: Request, path: str, text: str) -> str:
+    """`path` carrying a notice the page shows once: signed, so an address somebody else
+    wrote cannot put words of theirs on an admin page."""
     from urllib.parse import quote
 
-    return quote(text[:300])
+    signed = timed_serializer(request, NOTICE_SALT).dumps(text[:300])
+    return f"{path}?message={quote(signed)}"
+
+
+def _notice(request: Request) -> str | None:
+    value = request.query_params.get("message")
+    if not value:
+        return None
+    try:
+        return str(timed_serializer(request, NOTICE_SALT).loads(value, max_age=300))
+    except BadSignature:
+        return None
 
 
 @router.get("/deliveries")
@@ -265,7 +283,7 @@ def deliveries(request: Request, session: UISession, actor: AreaActor,
     return _page(request, actor, "channel_deliveries.html", {
         "section": "channels", "rows": outbound.list_deliveries(session, status=wanted),
         "status": wanted, "statuses": list(DeliveryStatus), "kind_names": KIND_NAMES,
-        "message": request.query_params.get("message"),
+        "message": _notice(request),
     })
 
 
@@ -277,4 +295,4 @@ def replay(request: Request, session: UISession, actor: AreaActor,
     replayed = outbound.replay_dead(session, ids)
     session.commit()
     note = _("{count} replies are being sent again.").format(count=len(replayed))
-    return redirect(f"/admin/channels/deliveries?message={_quoted(note)}")
+    return redirect(_with_notice(request, "/admin/channels/deliveries", note))
