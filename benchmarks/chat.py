@@ -50,7 +50,7 @@ from zabota.core.logging import configure_logging
 from zabota.identity import service as identity
 from zabota.identity.models import Role
 from zabota.identity.permissions import SYSTEM
-from zabota.tickets.models import Channel, Message
+from zabota.tickets.models import AuthorKind, Channel, Message
 
 TARGET_P99_MS = 100.0
 WARM_UP = 20
@@ -214,8 +214,11 @@ def count_chat_messages(url: str) -> int:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(Message)
-                                    .where(Message.channel == Channel.CHAT)).scalar() or 0)
+            # The visitors' own: the bot's replies (a hand-off says a person comes) are not
+            # what was sent.
+            return int(conn.execute(sa.select(sa.func.count()).select_from(Message).where(
+                Message.channel == Channel.CHAT,
+                Message.author_kind == AuthorKind.CUSTOMER)).scalar() or 0)
     finally:
         engine.dispose()
 

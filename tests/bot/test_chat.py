@@ -64,8 +64,10 @@ def test_no_hands_the_chat_to_agents_with_the_bot_transcript(
 
     assert asked.answered and not refused.answered
     assert [w.ticket_id for w in chat.waiting_chats(session, actor=agent)] == [asked.ticket_id]
-    assert [kind for kind, _text in _transcript(session, asked.ticket_id)] == [
-        AuthorKind.CUSTOMER, AuthorKind.BOT, AuthorKind.CUSTOMER]
+    transcript = _transcript(session, asked.ticket_id)
+    assert [kind for kind, _text in transcript] == [
+        AuthorKind.CUSTOMER, AuthorKind.BOT, AuthorKind.CUSTOMER, AuthorKind.BOT]
+    assert transcript[-1][1] == "Передаю разговор сотруднику — он ответит здесь."
     handoff = session.scalar(sa.select(TicketEvent).where(
         TicketEvent.ticket_id == asked.ticket_id, TicketEvent.kind == "bot_handoff"))
     assert handoff.data["reason"] == "not_helped"
@@ -88,8 +90,10 @@ def test_asking_for_an_operator_goes_straight_to_the_agents(
     assert not stored.answered
     assert [w.ticket_id for w in chat.waiting_chats(session, actor=agent)] == [stored.ticket_id]
     turn = bot.turns(session, stored.ticket_id)[0]
-    assert (turn.decision, turn.reason, turn.reply_message_id) == (
-        Decision.HANDED_OFF, "asked_for_human", None)
+    assert (turn.decision, turn.reason) == (Decision.HANDED_OFF, "asked_for_human")
+    told = session.get(Message, turn.reply_message_id)  # not left in silence
+    assert (told.author_kind, told.body_text) == (
+        AuthorKind.BOT, "Передаю разговор сотруднику — он ответит здесь.")
 
 
 def test_the_visitor_sees_the_bots_answer_live(app_client, session, make_team, help_centre,

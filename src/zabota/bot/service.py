@@ -73,6 +73,7 @@ FLOW_NOTE = N_("The bot's flow «{flow}» handed this request to the team «{tea
 FLOW_NOTE_NO_TEAM = N_("The bot's flow «{flow}» handed this request over, but there is no "
                        "team «{team}». The customer told it:\n{values}")
 RESOLVED = N_("Glad it helped! Write again if you have another question.")
+HANDED_OFF = N_("I am passing the conversation to a colleague; they will answer here.")
 GREETING = N_("Hello! I am the support bot. Ask your question and I will look for an "
               "answer, or write «operator» to talk to a person.")
 HANDOFF_REASONS = {
@@ -336,8 +337,8 @@ def respond(
     sentiment: Sentiment | None = predict_sentiment, clock: Clock = SYSTEM_CLOCK,
 ) -> BotDecision | None:
     """Take the bot's turn on a customer message; None when the bot has stepped aside for
-    this conversation. Posts the reply (except on a hand-off) and logs the turn; the caller
-    commits."""
+    this conversation. Posts the reply (on a hand-off, that a person comes) and logs the
+    turn; the caller commits."""
     state = conversation(session, ticket_id)
     if state.handed_off or not text.strip():  # a file alone is for a person to look at
         return None
@@ -351,10 +352,9 @@ def respond(
                       sentiment=sentiment)
     if decision.decision == Decision.ANSWERED and decision.faq_id is not None:
         decision = replace(decision, url=_public_article_path(session, decision.article_id))
-    reply_id = None
-    if decision.decision != Decision.HANDED_OFF:
-        reply_id = _post(session, ticket_id, _reply_text(decision), decision, channel=channel,
-                         clock=clock)
+    # On a hand-off too: the customer is told a person comes, not left in silence.
+    reply_id = _post(session, ticket_id, _reply_text(decision), decision, channel=channel,
+                     clock=clock)
     _log_turn(session, ticket_id, message_id, reply_id, decision, channel=channel,
               data=decision.explanation(), clock=clock)
     if decision.decision == Decision.RESOLVED:
@@ -399,6 +399,8 @@ def _reply_text(decision: BotDecision) -> str:
                                           url=absolute_url(decision.url))
         if decision.decision == Decision.RESOLVED:
             return gettext(RESOLVED)
+        if decision.decision == Decision.HANDED_OFF:
+            return gettext(HANDED_OFF)
         return gettext(GREETING)
 
 

@@ -252,6 +252,8 @@ def message_frames(session: Session, messages: Sequence[Message], *, visitor_id:
                 customer = session.get(Customer, message.author_customer_id)
                 customers[message.author_customer_id] = customer.name if customer else ""
             name = customers[message.author_customer_id]
+        elif message.author_kind == AuthorKind.BOT:
+            name = _("Bot")
         frames.append(message_frame(message, name=name, visitor_id=visitor_id,
                                     settings=settings))
     return frames

@@ -31,4 +31,4 @@ def check_connection(account: ChannelAccount) -> str:
     else:
         found.append(_("No IMAP server: mail arrives through the built-in SMTP receiver"))
     found.append(check_smtp(account, settings))
-    return "; ".join(found)
+    return ". ".join(found) + "."  # each part is a sentence of its own

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from zabota.core.errors import ZabotaError, field_error
+from zabota.core.errors import NotFound, ZabotaError, field_error
 from zabota.core.i18n import N_, _, get_language
 from zabota.identity import service as identity
 from zabota.identity.permissions import Actor, Permission
@@ -233,6 +233,8 @@ def create_rule(
 def change_rule(rule_id: SmallPathId, action: str, request: Request, session: UISession,
                 actor: AreaActor, csrf_token: Csrf = "") -> Response:
     check_csrf(request, csrf_token)
+    if action not in ("up", "down", "toggle", "delete"):
+        raise NotFound()
     try:
         if action in ("up", "down"):
             routing.move_rule(session, rule_id, actor=actor, up=action == "up")
