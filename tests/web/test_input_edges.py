@@ -375,3 +375,28 @@ def test_a_category_that_rules_set_is_not_deleted(app_client, admin, session):
     app_client.delete(f"/api/v1/routing/rules/{rule.json()['id']}", headers=admin)
     assert app_client.delete(f"/api/v1/routing/categories/{category['id']}",
                              headers=admin).status_code == 204
+
+
+@pytest.mark.parametrize(("name", "kind", "data", "message"), [
+    ("setup.exe", "image/png", b"MZ\x90\x00", "Programs and scripts are not accepted"),
+    ("setup.png", "image/png", b"MZ\x90\x00", "Programs and scripts are not accepted"),
+    ("tool", "application/octet-stream", b"\x7fELF\x02", "Programs and scripts are not accepted"),
+    ("run.sh", "text/plain", b"echo hi", "Programs and scripts are not accepted"),
+    ("photo.jpg", "image/jpeg", b"<html><script>alert(1)</script>",
+     "The file is not what its type (image/jpeg) says"),
+    ("scan.pdf", "application/pdf", b"<html>",
+     "The file is not what its type (application/pdf) says"),
+])
+def test_programs_and_disguised_files_are_refused(app_client, admin, name, kind, data, message):
+    response = app_client.post("/api/v1/attachments", headers=admin,
+                               files={"file": (name, data, kind)})
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == [{"field": "file", "message": message}]
+
+
+def test_a_name_cannot_hide_its_extension_behind_bidi_controls(app_client, admin):
+    response = app_client.post("/api/v1/attachments", headers=admin,
+                               files={"file": ("invoice\u202etxt.zip", b"PK\x03\x04",
+                                               "application/zip")})
+    assert response.status_code == 201, response.text
+    assert response.json()["filename"] == "invoicetxt.zip"

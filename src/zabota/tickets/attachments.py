@@ -21,11 +21,40 @@ from zabota.tickets import errors
 from zabota.tickets.models import Attachment, Message, Ticket
 
 _UNSAFE = re.compile(r"[\x00-\x1f/\\:*?\"<>|]+")
+# Bidirectional controls let "‮exe.txt" read as "txt.exe": a name shows what it is.
+_BIDI = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+# Programs and scripts are refused whatever type the sender declares: a help desk passes
+# files between strangers and staff, who open them.
+_PROGRAM_EXTENSIONS = frozenset({
+    "exe", "com", "scr", "pif", "bat", "cmd", "msi", "msp", "cpl", "dll", "sys", "vbs",
+    "vbe", "js", "jse", "wsf", "wsh", "hta", "ps1", "psm1", "jar", "apk", "app", "dmg",
+    "sh", "run", "bin", "elf", "lnk", "reg", "iso"})
+_PROGRAM_MAGIC = (b"MZ", b"\x7fELF", b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe",
+                  b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"#!")
+# A declared image or PDF must be one: browsers and viewers trust the type.
+_SIGNATURES: dict[str, tuple[bytes, ...]] = {
+    "image/png": (b"\x89PNG",), "image/jpeg": (b"\xff\xd8",),
+    "image/gif": (b"GIF87a", b"GIF89a"), "application/pdf": (b"%PDF",)}
 
 
 def safe_filename(name: str) -> str:
-    cleaned = _UNSAFE.sub("_", Path(name.replace("\\", "/")).name).strip(". ")
+    cleaned = _UNSAFE.sub("_", Path(_BIDI.sub("", name).replace("\\", "/")).name).strip(". ")
     return cleaned[:200] or "file"
+
+
+def _content_problem(name: str, kind: str, data: bytes) -> str | None:
+    """Why the bytes may not be kept under this name and type, if they may not."""
+    extension = name.rpartition(".")[2].lower() if "." in name else ""
+    if extension in _PROGRAM_EXTENSIONS or data.startswith(_PROGRAM_MAGIC):
+        return _("Programs and scripts are not accepted")
+    if kind == "image/webp" and not (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
+        return _("The file is not what its type ({type}) says").format(type=kind)
+    signatures = _SIGNATURES.get(kind)
+    if signatures and not any(data.startswith(sig) for sig in signatures) and not (
+            kind == "application/pdf" and b"%PDF" in data[:1024]):
+        return _("The file is not what its type ({type}) says").format(type=kind)
+    return None
 
 
 def store_attachment(
@@ -46,6 +75,9 @@ def store_attachment(
     if kind not in settings.allowed_attachment_types:
         message = _("Files of type {type} are not accepted").format(type=kind)
         raise errors.AttachmentRejected(message, errors=[{"field": "file", "message": message}])
+    problem = _content_problem(name, kind, data)
+    if problem is not None:
+        raise errors.AttachmentRejected(problem, errors=[{"field": "file", "message": problem}])
     digest = hashlib.sha256(data).hexdigest()
     key = f"{digest[:2]}/{digest[2:4]}/{uuid.uuid4().hex}"
     path = settings.attachments_path / key
