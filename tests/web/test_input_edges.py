@@ -400,3 +400,14 @@ def test_a_name_cannot_hide_its_extension_behind_bidi_controls(app_client, admin
                                                "application/zip")})
     assert response.status_code == 201, response.text
     assert response.json()["filename"] == "invoicetxt.zip"
+
+
+def test_routing_settings_can_be_read_and_changed_one_at_a_time(app_client, admin):
+    first = app_client.put("/api/v1/routing/settings", headers=admin, json={"repeat_days": 30})
+    assert first.status_code == 200 and first.json()["repeat_days"] == 30
+    second = app_client.put("/api/v1/routing/settings", headers=admin,
+                            json={"confidence_threshold": 0.7})
+    assert second.json()["repeat_days"] == 30  # left out: kept
+    read = app_client.get("/api/v1/routing/settings", headers=admin)
+    assert read.status_code == 200
+    assert (read.json()["repeat_days"], read.json()["confidence_threshold"]) == (30, 0.7)

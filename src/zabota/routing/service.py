@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 import weakref
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,11 @@ class RoutingSettings:
 
 def get_routing_settings(session: Session) -> RoutingSettings:
     return _settings_of(_settings_row(session))
+
+
+def routing_settings_for(session: Session, *, actor: Actor) -> RoutingSettings:
+    require(actor, Permission.MANAGE_ROUTING)
+    return get_routing_settings(session)
 
 
 def _settings_row(session: Session) -> dict[str, Any]:
@@ -186,12 +191,11 @@ def _read_configuration(session: Session, settings: RoutingSettings) -> Configur
                                                    model.artefact_sha256))
 
 
-def update_routing_settings(session: Session, *, actor: Actor, confidence_threshold: float,
-                            repeat_days: int, min_training_rows: int,
-                            min_per_category: int) -> RoutingSettings:
+def update_routing_settings(session: Session, *, actor: Actor,
+                            **changes: float | int) -> RoutingSettings:
+    """Change the settings given; the others keep their values."""
     require(actor, Permission.MANAGE_ROUTING)
-    chosen = RoutingSettings(confidence_threshold, repeat_days, min_training_rows,
-                             min_per_category)
+    chosen = replace(get_routing_settings(session), **changes)  # type: ignore[arg-type]
     _changed(session, asdict(chosen))
     session.flush()
     return chosen

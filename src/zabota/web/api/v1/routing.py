@@ -109,10 +109,17 @@ def set_team_mode(team_id: SmallPathId, body: TeamModeIn, session: SessionDep,
     return out
 
 
+@router.get("/settings")
+def get_settings(session: SessionDep, actor: CurrentActor) -> RoutingSettingsOut:
+    return RoutingSettingsOut(**asdict(service.routing_settings_for(session, actor=actor)))
+
+
 @router.put("/settings")
 def update_settings(body: RoutingSettingsIn, session: SessionDep,
                     actor: CurrentActor) -> RoutingSettingsOut:
-    chosen = service.update_routing_settings(session, actor=actor, **body.model_dump())
+    """Change the settings sent; those left out keep their values."""
+    chosen = service.update_routing_settings(session, actor=actor,
+                                             **body.model_dump(exclude_unset=True))
     session.commit()
     return RoutingSettingsOut(**asdict(chosen))
 
