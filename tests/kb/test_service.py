@@ -256,3 +256,20 @@ def test_an_agent_answer_becomes_a_draft(session, people, make_agent, make_ticke
     first = tickets.list_messages(session, ticket.id, actor=actor)[0]
     with pytest.raises(errors.ArticleNotFound):  # the customer's message is not an answer
         kb.draft_from_message(session, ticket.id, first.id, actor=actor)
+
+
+def test_a_ticket_page_finds_the_article_through_a_chatty_first_message(session, make_article):
+    from zabota.identity.permissions import SYSTEM
+
+    broken = make_article("Товар оказался бракованным",
+                          "Если товар сломался или пришёл с браком, оформите возврат или "
+                          "обмен в личном кабинете: приложите фото дефекта.")
+    make_article("Способы оплаты", "Картой, через СБП или наличными курьеру.")
+    subject = "Возврат бракованного товара"
+    text = (f"{subject} Доброе утро!\n\nКупил «Блендер Philips» 22 августа, через неделю "
+            "он перестал включаться. Заказ 4156057, чек сохранил. Что делать?\n\n"
+            "С уважением, Игорь Петров, +7 916 123-45-67")
+
+    shown = kb.suggest_articles(session, text, actor=SYSTEM, language="ru", subject=subject)
+
+    assert [s.article_id for s in shown][:1] == [broken.id]

@@ -619,11 +619,13 @@ def assist(ticket_id: PathId, request: Request, session: UISession, actor: Staff
     customer = identity.get_customer(session, ticket.customer_id, actor=actor)
     language = ticket.language if ticket.language in LANGUAGES else (
         customer.language if customer.language in LANGUAGES else "ru")
-    text = q.strip()
+    text, subject = q.strip(), ""
     if not text:
         first = tickets.first_customer_message(session, ticket_id)
         text = " ".join([ticket.subject, first.body_text if first else ""])
-    suggestions = kb.suggest_articles(session, text, actor=actor, language=language)
+        subject = ticket.subject
+    suggestions = kb.suggest_articles(session, text, actor=actor, language=language,
+                                      subject=subject)
     values = kb.placeholder_values(session, ticket_id, actor=actor)
     canned_rows = sorted(kb.list_canned(session, actor=actor),
                          key=lambda row: (row.language != language, row.title, row.tone))
