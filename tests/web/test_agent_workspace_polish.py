@@ -224,3 +224,34 @@ def test_an_admin_edits_a_custom_field_in_the_browser(app_client, session, make_
     stored = session.get(CustomFieldDef, row.id)
     assert (stored.label, stored.label_en, stored.is_active) == (
         "Номер заказа", "Order number", False)  # the box was not ticked: switched off
+
+
+def test_an_admin_edits_a_phrase_rule_in_place(app_client, session, make_agent):
+    from zabota.identity.permissions import SYSTEM
+    from zabota.routing import service as routing
+    from zabota.routing.schemas import RuleActions, RuleConditions
+
+    admin = make_agent(role=Role.ADMIN, password=PASSWORD, language="ru")
+    routing.create_category(session, actor=SYSTEM, key="returns", name_ru="Возвраты")
+    first = routing.create_rule(session, actor=SYSTEM, name="Возврат",
+                                conditions=RuleConditions(phrases=["вернуть тавар"],
+                                                          languages=["ru"]),
+                                actions=RuleActions(category="returns", assignee_id=admin.id))
+    second = routing.create_rule(session, actor=SYSTEM, name="Второе",
+                                 conditions=RuleConditions(phrases=["счёт"]),
+                                 actions=RuleActions(priority="high"))
+    session.commit()
+    login(app_client, admin.email)
+    page = app_client.get("/admin/routing/rules", params={"edit": first.id})
+    assert "Изменить правило «Возврат»" in page.text and "вернуть тавар" in page.text
+    saved = app_client.post(f"/admin/routing/rules/{first.id}", data={
+        "name": "Возврат товара", "phrases": "вернуть товар\nоформить возврат",
+        "category": "returns", "csrf_token": csrf_of(page.text)}, follow_redirects=False)
+    assert saved.status_code == 303, saved.text
+    session.expire_all()
+    rule = routing.get_rule(session, first.id)
+    assert rule.name == "Возврат товара"
+    assert rule.conditions == {"phrases": ["вернуть товар", "оформить возврат"],
+                               "languages": ["ru"]}  # the box-less condition stays
+    assert rule.actions["assignee_id"] == admin.id and rule.actions["category"] == "returns"
+    assert [r.id for r in routing.list_rules(session)] == [first.id, second.id]  # same place

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
@@ -15,7 +15,7 @@ from zabota.core.i18n import N_, _, get_language
 from zabota.identity import service as identity
 from zabota.identity.permissions import Actor, Permission
 from zabota.routing import service as routing
-from zabota.routing.models import AssignmentMode
+from zabota.routing.models import AssignmentMode, RoutingRule
 from zabota.routing.schemas import (
     CategoryCreate,
     RoutingSettingsIn,
@@ -23,7 +23,7 @@ from zabota.routing.schemas import (
 )
 from zabota.tickets import service as tickets
 from zabota.tickets.models import Channel, Priority
-from zabota.web.deps import PathId, SmallPathId
+from zabota.web.deps import PathId, QueryId, SmallPathId
 from zabota.web.ui.admin import AreaActor, _failed, _may, _optional_int, _page, _parse
 from zabota.web.ui.common import StaffActor, UISession, check_csrf, redirect
 
@@ -179,13 +179,25 @@ def _rules_page(request: Request, session: Session, actor: Actor, form: dict[str
 
 
 @router.get("/admin/routing/rules")
-def rules(request: Request, session: UISession, actor: AreaActor) -> Response:
-    return _rules_page(request, session, actor, {})
+def rules(request: Request, session: UISession, actor: AreaActor,
+          edit: QueryId = None) -> Response:
+    if edit is None:
+        return _rules_page(request, session, actor, {})
+    rule = routing.get_rule(session, edit)
+    return _rules_page(request, session, actor, _rule_form(rule), extra={"editing": rule})
 
 
-@router.post("/admin/routing/rules")
-def create_rule(
-    request: Request, session: UISession, actor: AreaActor,
+def _rule_form(rule: RoutingRule) -> dict[str, Any]:
+    """What the phrase-rule form shows of a rule (conditions it has no box for stay)."""
+    when, then = rule.conditions or {}, rule.actions or {}
+    return {"name": rule.name, "phrases": "\n".join(when.get("phrases", [])),
+            "channel": (when.get("channels") or [""])[0],
+            "category": then.get("category") or "", "team_id": str(then.get("team_id") or ""),
+            "priority": then.get("priority") or "", "tags": " ".join(then.get("tags", [])),
+            "is_continue": rule.is_continue, "skip_model": bool(then.get("skip_model"))}
+
+
+def _rule_fields(
     name: Annotated[str, Form(max_length=200)] = "",
     phrases: Annotated[str, Form(max_length=10_000)] = "",
     channel: Annotated[str, Form(max_length=16)] = "",
@@ -195,28 +207,57 @@ def create_rule(
     tags: Annotated[str, Form(max_length=1000)] = "",
     is_continue: Annotated[bool, Form()] = False,
     skip_model: Annotated[bool, Form()] = False,
-    csrf_token: Csrf = "",
-) -> Response:
+) -> dict[str, Any]:
+    return {"name": name, "phrases": phrases, "channel": channel, "category": category,
+            "team_id": team_id, "priority": priority, "tags": tags, "is_continue": is_continue,
+            "skip_model": skip_model}
+
+
+RuleForm = Annotated[dict[str, Any], Depends(_rule_fields)]
+
+
+@router.post("/admin/routing/rules")
+def create_rule(request: Request, session: UISession, actor: AreaActor, form: RuleForm,
+                csrf_token: Csrf = "") -> Response:
     """A phrase rule from the form: one phrase per line, any of them matches."""
     check_csrf(request, csrf_token)
-    form = {"name": name, "phrases": phrases, "channel": channel, "category": category,
-            "team_id": team_id, "priority": priority, "tags": tags,
-            "is_continue": is_continue, "skip_model": skip_model}
+    return _save_rule(request, session, actor, form, None)
+
+
+@router.post("/admin/routing/rules/{rule_id}")
+def update_rule(rule_id: SmallPathId, request: Request, session: UISession, actor: AreaActor,
+                form: RuleForm, csrf_token: Csrf = "") -> Response:
+    """The same form for a rule that exists; it keeps its place and the conditions and
+    actions the form has no box for (languages, sentiments, an assignee...)."""
+    check_csrf(request, csrf_token)
+    return _save_rule(request, session, actor, form, routing.get_rule(session, rule_id))
+
+
+def _save_rule(request: Request, session: Session, actor: Actor, form: dict[str, Any],
+               rule: RoutingRule | None) -> Response:
     try:
-        lines = [p.strip() for p in phrases.splitlines() if p.strip()]
+        lines = [p.strip() for p in str(form["phrases"]).splitlines() if p.strip()]
         if not lines:  # a rule without conditions holds for every ticket: not from this form
             raise field_error("phrases", _("Enter at least one phrase, one per line"))
+        kept_when = dict(rule.conditions or {}) if rule else {}
+        kept_then = {k: v for k, v in (rule.actions or {}).items() if k == "assignee_id"} if (
+            rule) else {}
         body = _parse(RuleCreate, {
-            "name": name, "is_continue": is_continue,
-            "conditions": {"phrases": lines,
-                           "channels": [channel] if channel else []},
-            "actions": {"category": category or None,
-                        "team_id": _optional_int(team_id, "actions.team_id"),
-                        "priority": priority or None, "skip_model": skip_model,
-                        "tags": [t for t in tags.replace(",", " ").split() if t]}})
-        routing.create_rule(session, actor=actor, name=body.name,
-                            conditions=body.conditions, actions=body.actions,
-                            is_continue=body.is_continue)
+            "name": form["name"], "is_continue": form["is_continue"],
+            "conditions": {**kept_when, "phrases": lines,
+                           "channels": [form["channel"]] if form["channel"] else []},
+            "actions": {**kept_then, "category": form["category"] or None,
+                        "team_id": _optional_int(form["team_id"], "actions.team_id"),
+                        "priority": form["priority"] or None, "skip_model": form["skip_model"],
+                        "tags": [t for t in str(form["tags"]).replace(",", " ").split() if t]}})
+        if rule is None:
+            routing.create_rule(session, actor=actor, name=body.name,
+                                conditions=body.conditions, actions=body.actions,
+                                is_continue=body.is_continue)
+        else:
+            routing.update_rule(session, rule.id, actor=actor, name=body.name,
+                                conditions=body.conditions, actions=body.actions,
+                                is_continue=body.is_continue)
         session.commit()
     except ZabotaError as exc:
         session.rollback()
@@ -224,8 +265,8 @@ def create_rule(
         # The form has one control per field; nested names point at it.
         failed["errors"] = {key.split(".")[-1] if key.startswith(("conditions", "actions"))
                             else key: value for key, value in failed["errors"].items()}
-        return _rules_page(request, session, actor, form, extra=failed,
-                           status_code=exc.status)
+        extra = {**failed, "editing": rule} if rule else failed
+        return _rules_page(request, session, actor, form, extra=extra, status_code=exc.status)
     return redirect("/admin/routing/rules?saved=1")
 
 
