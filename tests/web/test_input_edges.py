@@ -411,3 +411,20 @@ def test_routing_settings_can_be_read_and_changed_one_at_a_time(app_client, admi
     read = app_client.get("/api/v1/routing/settings", headers=admin)
     assert read.status_code == 200
     assert (read.json()["repeat_days"], read.json()["confidence_threshold"]) == (30, 0.7)
+
+
+def test_a_body_far_beyond_the_file_limit_is_refused_before_it_is_read(
+        connection, settings, admin):
+    settings.max_attachment_bytes = 1000  # the body limit is 4 files of it and 1 MiB
+    app = create_app(settings, TransactionalDatabase(connection))
+    with TestClient(app) as client:
+        response = client.post("/api/v1/attachments",
+                               headers={**admin, "Accept-Language": "ru"},
+                               files={"file": ("big.zip", b"PK" + b"\0" * (1024 * 1024 + 5000),
+                                               "application/zip")})
+        assert response.status_code == 413
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["title"] == "Слишком большой запрос"
+        small = client.post("/api/v1/attachments", headers=admin,
+                            files={"file": ("a.zip", b"PK\x03\x04", "application/zip")})
+        assert small.status_code == 201

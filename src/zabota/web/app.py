@@ -6,8 +6,9 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zabota import __version__
@@ -28,9 +29,10 @@ class LanguageAndMetrics:
     """Pick the language from Accept-Language (the user's own setting wins when absent) and
     count requests for /metrics. Plain ASGI: it runs on every request, so it stays cheap."""
 
-    def __init__(self, app: ASGIApp, default_language: str) -> None:
+    def __init__(self, app: ASGIApp, default_language: str, max_body_bytes: int) -> None:
         self.app = app
         self.default_language = default_language
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,6 +49,12 @@ class LanguageAndMetrics:
         state["language"] = chosen
         state["explicit_language"] = header is not None or cookie is not None
         set_language(chosen)
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            # Refused before a byte is read: a form with files is parsed (and spooled to
+            # disk) before any endpoint could look at its size.
+            await _too_large(scope, receive, send)
+            return
         started = time.perf_counter()
         status = 500
 
@@ -66,6 +74,12 @@ class LanguageAndMetrics:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
             ops.observe(scope["method"], path, status, time.perf_counter() - started)
+
+
+async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
+    request = Request(scope, receive)
+    response = problems.http_error(request, StarletteHTTPException(413))
+    await response(scope, receive, send)
 
 
 def _cookie(header: str, name: str) -> str | None:
@@ -112,5 +126,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         app.include_router(router, include_in_schema=False)
     app.include_router(chat.router)
     app.mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")
-    app.add_middleware(LanguageAndMetrics, default_language=settings.default_language)
+    # Several files of a reply at the size limit each, and the form around them.
+    max_body = 4 * settings.max_attachment_bytes + 1024 * 1024
+    app.add_middleware(LanguageAndMetrics, default_language=settings.default_language,
+                       max_body_bytes=max_body)
     return app
