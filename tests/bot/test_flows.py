@@ -140,3 +140,13 @@ def test_the_demo_shop_answers_its_flow_and_the_demo_flow_is_valid(session, app_
     flow = session.scalars(sa.select(BotFlow).where(BotFlow.is_active)).one()
     assert flow.name == "order_status"
     assert flow.definition["steps"][1]["url"].endswith("/chat/demo/orders/{order}")
+
+
+def test_the_dry_run_hands_over_on_a_request_for_a_person_as_the_live_bot_does(shop):
+    from zabota.bot import flows
+
+    definition = flows.FlowDefinition.model_validate(order_status(shop))
+    run = flows.dry_run(definition, ["Где мой заказ?", "не знаю", "оператор"], language="ru")
+
+    assert [t.asked_for_person for t in run.turns] == [False, False, True]
+    assert run.turns[-1].is_done

@@ -24,7 +24,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from zabota.bot.answer import normalise
+from zabota.bot.answer import asks_for_human, normalise
 
 Texts = dict[Literal["ru", "en"], Annotated[str, Field(min_length=1, max_length=2000)]]
 _NAME = r"^[a-z][a-z0-9_]{0,39}$"
@@ -182,6 +182,7 @@ class DryTurn:
     is_done: bool
     is_failed: bool
     handoff: HandoffStep | None
+    asked_for_person: bool = False  # "оператор": the bot hands over before the flow
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,9 @@ def dry_run(definition: FlowDefinition, messages: list[str], *, language: str,
     state = FlowState(definition.name, 0)
     turns = []
     for message in messages:
+        if asks_for_human(message):  # live, this is checked before the flow, on every message
+            turns.append(DryTurn(message, "", [], True, False, None, asked_for_person=True))
+            break
         trace: list[Traced] = []
         reply = advance(definition, state, message, language=language, client=client,
                         trace=trace)
