@@ -94,3 +94,24 @@ def test_export_pages_never_skip_a_ticket(session, make_ticket, frozen_clock):
         seen.extend(t.id for t in page)
     assert sorted(seen) == sorted(made) and len(seen) == len(set(seen))
     assert seen[-1] == made[0]  # its latest change is the newest
+
+
+def test_export_pages_of_a_team_token_are_full(session, make_ticket, make_team, make_agent,
+                                               frozen_clock):
+    from tests.conftest import actor_of
+
+    mine, other = make_team("Финансы"), make_team("Доставка")
+    agent = actor_of(make_agent(teams=(mine,)))
+    for n in range(6):  # the other team's tickets first in the change log
+        make_ticket(team_id=other.id, clock=frozen_clock, subject=f"чужое {n}")
+    ours = [make_ticket(team_id=mine.id, clock=frozen_clock).id for _ in range(3)]
+    frozen_clock.advance(timedelta(minutes=1))
+
+    page, cursor = tickets.export_changes(session, actor=agent, since_cursor=None, limit=2,
+                                          clock=frozen_clock)
+    rest, end = tickets.export_changes(session, actor=agent, since_cursor=cursor, limit=2,
+                                       clock=frozen_clock)
+
+    assert [t.id for t in page + rest] == ours and len(page) == 2
+    assert tickets.export_changes(session, actor=agent, since_cursor=end, limit=2,
+                                  clock=frozen_clock) == ([], end)

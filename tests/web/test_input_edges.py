@@ -218,9 +218,10 @@ def test_a_cursor_that_is_not_ours_is_refused(app_client, admin, make_ticket, se
         field: "The cursor is not valid; start from the first page"}
 
 
-def test_an_export_cursor_beyond_any_event_is_refused(app_client, admin):
+@pytest.mark.parametrize("cursor", ["99999999999999999999999", " 12", "1_000", "١٢", "-1"])
+def test_an_export_cursor_that_is_not_ours_is_refused(app_client, admin, cursor):
     response = app_client.get("/api/v1/tickets/export", headers=admin,
-                              params={"since_cursor": "99999999999999999999999"})
+                              params={"since_cursor": cursor})
     assert _field_errors(response) == {"since_cursor": "The cursor is not valid"}
 
 

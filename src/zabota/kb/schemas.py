@@ -57,7 +57,7 @@ class ArticleUpdate(In):
     visibility: Visibility | None = None
     status: ArticleStatus | None = None
     position: Position | None = None
-    expected_version: Annotated[int, Field(ge=1)] | None = None
+    expected_version: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
     note: Annotated[str, Field(max_length=200)] = ""
 
     _present = not_null("title", "body", "body_format", "slug", "tags", "visibility",

@@ -1200,15 +1200,22 @@ def export_changes(
     after = 0
     if since_cursor:
         try:
+            # Plain ASCII digits only: int() would also take " 12", "1_000" and "١٢".
+            if not (since_cursor.isascii() and since_cursor.isdigit()):
+                raise ValueError(since_cursor)
             after = int(since_cursor)
-            if not 0 <= after <= MAX_ROW_ID:
+            if after > MAX_ROW_ID:
                 raise ValueError(since_cursor)
         except ValueError as exc:
             raise field_error("since_cursor", _("The cursor is not valid")) from exc
     settled = clock.now() - EXPORT_SETTLE
+    # Only tickets the actor sees: a token of one team gets full pages, not empty ones
+    # while the cursor walks past the others' changes.
+    seen = sa.true() if actor.sees_everything else TicketEvent.ticket_id.in_(
+        sa.select(Ticket.id).where(visible_tickets(actor)))
     rows = session.execute(
         sa.select(TicketEvent.ticket_id, sa.func.max(TicketEvent.id).label("last"))
-        .where(TicketEvent.id > after, TicketEvent.at <= settled)
+        .where(TicketEvent.id > after, TicketEvent.at <= settled, seen)
         .group_by(TicketEvent.ticket_id)
         .order_by(sa.func.max(TicketEvent.id)).limit(limit)
     ).all()
