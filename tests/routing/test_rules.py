@@ -85,6 +85,6 @@ def test_conditions_and_order_changes_are_respected(session, desk, make_ticket, 
 def test_a_rule_may_skip_the_model_and_refuses_unknown_targets(session, desk):
     with pytest.raises(Exception) as refused:
         routing.create_rule(session, actor=SYSTEM, name="x",
-                            conditions=RuleConditions(phrases=["x"]),
+                            conditions=RuleConditions(phrases=["ошибка оплаты"]),
                             actions=RuleActions(category="nope"))
     assert refused.value.data["errors"][0]["field"] == "actions.category"

@@ -429,3 +429,15 @@ def test_a_body_far_beyond_the_file_limit_is_refused_before_it_is_read(
         small = client.post("/api/v1/attachments", headers=admin,
                             files={"file": ("a.zip", b"PK\x03\x04", "application/zip")})
         assert small.status_code == 201
+
+
+@pytest.mark.parametrize(("phrase", "message"), [
+    ("и", "The phrase has only common words (such as «и», «как»); it would match nearly "
+          "every request"),
+    ("!!!", "The phrase has no words"),
+])
+def test_a_rule_phrase_must_say_something(app_client, admin, phrase, message):
+    response = app_client.post("/api/v1/routing/rules", headers=admin, json={
+        "name": "r", "conditions": {"phrases": ["двойное списание", phrase]},
+        "actions": {"priority": "high"}})
+    assert _field_errors(response) == {"conditions.phrases.1": message}

@@ -36,6 +36,7 @@ from zabota.identity.permissions import SYSTEM, Actor, Permission, require
 from zabota.ml.artefacts import ModelIntegrityError
 from zabota.ml.language import detect_language
 from zabota.ml.sentiment import load_sentiment_model
+from zabota.ml.text import search_text
 from zabota.routing import assignment, classifier, errors
 from zabota.routing.assignment import AssignmentChoice
 from zabota.routing.models import (
@@ -331,6 +332,21 @@ def _checked_actions(session: Session, actions: RuleActions) -> dict[str, Any]:
     return actions.model_dump(mode="json", exclude_defaults=True)
 
 
+def _checked_conditions(conditions: RuleConditions) -> dict[str, Any]:
+    """The conditions to store; a phrase must say something a request can be told by."""
+    from zabota.kb.search import stopwords  # the same list the help centre's search uses
+
+    for n, phrase in enumerate(conditions.phrases):
+        words = search_text(phrase).split()
+        if not words:
+            raise field_error(f"conditions.phrases.{n}", _("The phrase has no words"))
+        if all(word in stopwords() or len(word) < 2 for word in words):
+            raise field_error(f"conditions.phrases.{n}", _(
+                "The phrase has only common words (such as «и», «как»); it would match "
+                "nearly every request"))
+    return conditions.model_dump(mode="json", exclude_defaults=True)
+
+
 def create_rule(session: Session, *, actor: Actor, name: str, conditions: RuleConditions,
                 actions: RuleActions, position: int | None = None, is_enabled: bool = True,
                 is_continue: bool = False, clock: Clock = SYSTEM_CLOCK) -> RoutingRule:
@@ -342,7 +358,7 @@ def create_rule(session: Session, *, actor: Actor, name: str, conditions: RuleCo
     now = clock.now()
     rule = RoutingRule(name=name, position=position, is_enabled=is_enabled,
                        is_continue=is_continue,
-                       conditions=conditions.model_dump(mode="json", exclude_defaults=True),
+                       conditions=_checked_conditions(conditions),
                        actions=_checked_actions(session, actions), created_at=now,
                        updated_at=now)
     session.add(rule)
@@ -360,8 +376,7 @@ def update_rule(session: Session, rule_id: int, *, actor: Actor, clock: Clock = 
         if changes.get(name) is not None:
             setattr(rule, name, changes[name])
     if changes.get("conditions") is not None:
-        conditions: RuleConditions = changes["conditions"]
-        rule.conditions = conditions.model_dump(mode="json", exclude_defaults=True)
+        rule.conditions = _checked_conditions(changes["conditions"])
     if changes.get("actions") is not None:
         rule.actions = _checked_actions(session, changes["actions"])
     rule.updated_at = clock.now()
