@@ -101,3 +101,26 @@ def test_the_bell_shows_unread_count(app_client, session, crew):
     app_client.post("/login", data={"email": crew["agent"].email, "password": "agent-pass-1"})
     page = app_client.get("/agent/notifications").text
     assert 'class="unread"' in page and "назначено вам" in page
+
+
+def test_the_page_says_a_notification_in_its_own_language(session, crew):
+    from zabota.core.i18n import language
+
+    lead = actor_of(crew["lead"])
+    handle = crew["colleague"].email.split("@")[0]  # the colleague's profile says English
+    tickets.add_message(session, crew["ticket"].id, tickets.NewMessage(
+        text=f"@{handle} глянь", is_internal=True), actor=actor_of(crew["agent"]))
+    tickets.assign_ticket(session, crew["ticket"].id, crew["colleague"].id, actor=lead)
+    deliver(session)
+    rows = automation.list_notifications(session, actor_of(crew["colleague"]))
+    number, author = crew["ticket"].number, crew["agent"].name
+
+    with language("ru"):  # the page is in Russian this time
+        shown = automation.notification_texts(session, rows)
+
+    assert sorted(shown.values()) == sorted([
+        f"{author} упомянул(а) вас в обращении #{number} «Нет доставки»",
+        f"Обращение #{number} «Нет доставки» назначено вам"])
+    assert {row.text for row in rows} == {  # the e-mail's, in the profile's language
+        f"{author} mentioned you in ticket #{number} “Нет доставки”",
+        f"Ticket #{number} “Нет доставки” was assigned to you"}

@@ -33,7 +33,8 @@ class Notification(Base):
                 values_callable=lambda members: [m.value for m in members]))
     ticket_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tickets.id"))
     event_id: Mapped[str] = mapped_column(sa.String(36))
-    text: Mapped[str] = mapped_column(sa.String(500))
+    text: Mapped[str] = mapped_column(sa.String(500))  # as e-mailed, in the user's language
+    author: Mapped[str] = mapped_column(sa.String(200), default="", server_default="")
     created_at: Mapped[datetime]
     read_at: Mapped[datetime | None]
     emailed_at: Mapped[datetime | None]

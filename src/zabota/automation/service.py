@@ -22,6 +22,7 @@ from zabota.identity import service as identity
 from zabota.identity.models import User
 from zabota.identity.permissions import SYSTEM, Actor
 from zabota.tickets import service as tickets
+from zabota.tickets.models import Ticket
 
 log = structlog.get_logger()
 MENTION = re.compile(r"(?<![\w.])@([\w.+-]+)")
@@ -53,7 +54,7 @@ def notify(session: Session, *, user_id: int, kind: NotificationKind, ticket_id:
         text = _(TEXTS[kind]).format(number=ticket.number, subject=ticket.subject[:120],
                                      author=author)
     row = Notification(user_id=user.id, kind=kind, ticket_id=ticket.id, event_id=event_id,
-                       text=text[:500], created_at=clock.now(),
+                       text=text[:500], author=author[:200], created_at=clock.now(),
                        read_at=None if prefs.in_app else clock.now())
     try:
         with session.begin_nested():
@@ -98,6 +99,23 @@ def list_notifications(session: Session, actor: Actor, *,
                        limit: int = 50) -> Sequence[Notification]:
     return session.scalars(sa.select(Notification).where(Notification.user_id == actor.id)
                            .order_by(Notification.id.desc()).limit(limit)).all()
+
+
+def notification_texts(session: Session, rows: Sequence[Notification]) -> dict[int, str]:
+    """Each notification in the current language, with its ticket's subject as it is now. A
+    mention recorded before authors were kept shows its stored text."""
+    wanted = {row.ticket_id for row in rows if row.ticket_id is not None}
+    subjects: dict[int, str] = {ticket_id: subject for ticket_id, subject in session.execute(
+        sa.select(Ticket.id, Ticket.subject).where(Ticket.id.in_(wanted)))}
+    texts = {}
+    for row in rows:
+        subject = subjects.get(row.ticket_id or 0)
+        if subject is None or (row.kind == NotificationKind.MENTIONED and not row.author):
+            texts[row.id] = row.text
+        else:
+            texts[row.id] = _(TEXTS[row.kind]).format(number=row.ticket_id,
+                                                      subject=subject[:120], author=row.author)
+    return texts
 
 
 def mark_read(session: Session, actor: Actor, *, ids: Sequence[int] | None = None,

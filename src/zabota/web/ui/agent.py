@@ -301,7 +301,8 @@ def notifications_page(request: Request, session: UISession, actor: StaffActor) 
     prefs = {kind: automation.preference(session, actor.id, kind)
              for kind in automation.KIND_LABELS}
     return render(request, "agent/notifications.html", {
-        "items": items, "prefs": prefs, "labels": automation.KIND_LABELS})
+        "items": items, "texts": automation.notification_texts(session, items),
+        "prefs": prefs, "labels": automation.KIND_LABELS})
 
 
 @router.post("/notifications/read")
