@@ -25,9 +25,15 @@ RowId = Annotated[int, BeforeValidator(not_a_bool), Field(ge=1, le=MAX_ROW_ID)] 
 StaffId = Annotated[int, BeforeValidator(not_a_bool), Field(ge=1, le=MAX_STAFF_ID)]  # INTEGER
 
 
+def drop_nul(text: str) -> str:
+    """The text without NUL characters: PostgreSQL cannot store them in text, and SQLite's
+    C API cuts strings at them."""
+    return text.replace("\x00", "") if "\x00" in text else text
+
+
 def _without_nul(value: Any) -> Any:
     if isinstance(value, str):
-        return value.replace("\x00", "") if "\x00" in value else value
+        return drop_nul(value)
     if isinstance(value, dict):
         return {key: _without_nul(item) for key, item in value.items()}
     if isinstance(value, list):

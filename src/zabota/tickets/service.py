@@ -24,7 +24,7 @@ from zabota.core import outbox
 from zabota.core.clock import SYSTEM_CLOCK, Clock, as_utc
 from zabota.core.db import insert_later, insert_now, is_sqlite, race_guard
 from zabota.core.errors import Forbidden, NotFound, ZabotaError, field_error
-from zabota.core.fields import MAX_ROW_ID
+from zabota.core.fields import MAX_ROW_ID, drop_nul
 from zabota.core.i18n import _
 from zabota.identity import service as identity
 from zabota.identity.models import IdentityKind, User
@@ -174,7 +174,8 @@ class NewMessage:
 
 def sanitize(text: str | None, raw_html: str | None) -> tuple[str, str]:
     """Plain text and safe HTML of a message body; HTML from outside is cleaned on the way in."""
-    text, raw_html = text and _without_nul(text), raw_html and _without_nul(raw_html)
+    # Channels deliver what they get; PostgreSQL cannot store a NUL in text.
+    text, raw_html = text and drop_nul(text), raw_html and drop_nul(raw_html)
     if raw_html:
         safe = nh3.clean(raw_html, link_rel="noopener noreferrer nofollow")
         plain = text or html.unescape(nh3.clean(raw_html.replace("<br", "\n<br")
@@ -183,11 +184,6 @@ def sanitize(text: str | None, raw_html: str | None) -> tuple[str, str]:
     plain = (text or "").strip()
     paragraphs = (html.escape(p).replace("\n", "<br>") for p in plain.split("\n\n"))
     return plain, "".join(f"<p>{p}</p>" for p in paragraphs)
-
-
-def _without_nul(text: str) -> str:
-    """Channels deliver what they get; PostgreSQL cannot store a NUL in text."""
-    return text.replace("\x00", "") if "\x00" in text else text
 
 
 class Opened(NamedTuple):
@@ -229,7 +225,7 @@ def open_ticket(
     if not plain and not message.attachment_ids:
         raise field_error("message.text", _("Write what the request is about"))
     ticket = Ticket(
-        subject=_without_nul(subject).strip(), status=Status.OPEN if assignee_id else Status.NEW,
+        subject=drop_nul(subject).strip(), status=Status.OPEN if assignee_id else Status.NEW,
         priority=priority, channel=channel, customer_id=customer.id,
         organization_id=customer.organization_id, team_id=team_id, assignee_id=assignee_id,
         category=category, language=language or customer.language,
@@ -900,6 +896,13 @@ def _field_options(type: FieldType, options: Sequence[str]) -> list[str]:
     return options
 
 
+def get_field_def(session: Session, field_id: int) -> CustomFieldDef:
+    row = session.get(CustomFieldDef, field_id)
+    if row is None:
+        raise NotFound(_("There is no such custom field"))
+    return row
+
+
 def update_field_def(session: Session, field_id: int, *, actor: Actor, label: str | None = None,
                      label_en: str | None = None, options: Sequence[str] | None = None,
                      is_active: bool | None = None) -> CustomFieldDef:
@@ -907,9 +910,7 @@ def update_field_def(session: Session, field_id: int, *, actor: Actor, label: st
     tickets store values under the key, in the type. Turned off, it leaves forms and takes
     no new values; the values tickets have keep, as do options taken off the list."""
     require(actor, Permission.MANAGE_FIELDS)
-    row = session.get(CustomFieldDef, field_id)
-    if row is None:
-        raise NotFound(_("There is no such custom field"))
+    row = get_field_def(session, field_id)
     if label is not None:
         row.label = label
     if label_en is not None:
@@ -1004,7 +1005,9 @@ SORTS: dict[str, Any] = {
 
 
 def _filtered(query: sa.Select[Any], flt: TicketFilter, *, actor: Actor,
-              session: Session) -> sa.Select[Any]:
+              session: Session, named: list[int] | None = None) -> sa.Select[Any]:
+    """The visible tickets that pass the filter; `named` is `_named_by` of its `q`, when the
+    caller looked it up already."""
     conditions: list[sa.ColumnElement[bool]] = [visible_tickets(actor)]
     if flt.status:
         conditions.append(Ticket.status.in_(flt.status))
@@ -1033,7 +1036,7 @@ def _filtered(query: sa.Select[Any], flt: TicketFilter, *, actor: Actor,
         conditions.append(Ticket.id.in_(sa.select(TicketTag.ticket_id)
                                         .where(TicketTag.tag == flt.tag.strip().lower())))
     if flt.q:
-        conditions.append(_matching_text(session, flt.q, actor=actor))
+        conditions.append(_matching_text(session, flt.q, actor=actor, named=named))
     return query.where(*conditions)
 
 
@@ -1041,7 +1044,8 @@ def _include_internal(actor: Actor) -> bool:
     return actor.can(Permission.WORK_TICKETS)  # staff search internal notes too
 
 
-def _matching_text(session: Session, q: str, *, actor: Actor) -> sa.ColumnElement[bool]:
+def _matching_text(session: Session, q: str, *, actor: Actor,
+                   named: list[int] | None = None) -> sa.ColumnElement[bool]:
     """Tickets whose text has every term of the query.
 
     Two ways to the newest matches, and the cheaper one depends on how many there are: walk
@@ -1055,7 +1059,7 @@ def _matching_text(session: Session, q: str, *, actor: Actor) -> sa.ColumnElemen
     include_internal = _include_internal(actor)
     owners = Owners(actor.team_ids, actor.id) if (
         actor.is_staff and not actor.sees_everything) else None
-    direct = _named_by(session, q, actor=actor)
+    direct = _named_by(session, q, actor=actor) if named is None else named
     matching = backend.matching_ids(q, include_internal=include_internal, owners=owners)
     few = [] if matching is None else session.scalars(
         matching.limit(backend.few_matches + 1)).all()
@@ -1143,8 +1147,11 @@ def list_tickets(
     bound = decode_cursor(cursor, sort=key) if cursor else None
     order = (column.desc(), Ticket.id.desc()) if descending else (column.asc(), Ticket.id.asc())
 
+    # Tickets the query names (a number, an address): looked up once for both ways below.
+    named = _named_by(session, flt.q, actor=actor) if flt.q else []
+
     def page(of: TicketFilter) -> sa.Select[tuple[Ticket]]:
-        query = _filtered(sa.select(Ticket), of, actor=actor, session=session)
+        query = _filtered(sa.select(Ticket), of, actor=actor, session=session, named=named)
         if bound is not None:
             position = sa.tuple_(column, Ticket.id)
             after = sa.tuple_(sa.literal(bound[0], column.type), sa.literal(bound[1]))
@@ -1153,8 +1160,8 @@ def list_tickets(
 
     window = backend_for(session).walk_window if flt.q else 0
     rows = _matches_among(session, page(replace(flt, q=None)).limit(window), flt.q or "",
-                          actor=actor, key=key, descending=descending,
-                          wanted=limit + 1) if window else None
+                          actor=actor, key=key, descending=descending, wanted=limit + 1,
+                          named=named) if window else None
     if rows is None:
         rows = session.scalars(page(flt).limit(limit + 1)
                                .options(selectinload(Ticket.tag_rows))).all()
@@ -1167,8 +1174,8 @@ def list_tickets(
 
 
 def _matches_among(session: Session, newest: sa.Select[tuple[Ticket]], q: str, *,
-                   actor: Actor, key: str, descending: bool,
-                   wanted: int) -> Sequence[Ticket] | None:
+                   actor: Actor, key: str, descending: bool, wanted: int,
+                   named: list[int]) -> Sequence[Ticket] | None:
     """The first `wanted` matches of a page, if the page's first tickets (`newest`, a bounded
     slice of the list) hold that many; None otherwise. Testing a few hundred tickets costs
     a few milliseconds, and a common term is answered here without reading its matches from
@@ -1178,9 +1185,8 @@ def _matches_among(session: Session, newest: sa.Select[tuple[Ticket]], q: str, *
     order = (column.desc(), shown.id.desc()) if descending else (column.asc(), shown.id.asc())
     test = backend_for(session).ticket_matches(shown.id, q,
                                                include_internal=_include_internal(actor))
-    direct = _named_by(session, q, actor=actor)
-    if direct:
-        test = sa.or_(test, shown.id.in_(direct))
+    if named:
+        test = sa.or_(test, shown.id.in_(named))
     rows = session.scalars(sa.select(shown).where(test).order_by(*order).limit(wanted)
                            .options(selectinload(shown.tag_rows))).all()
     return rows if len(rows) == wanted else None

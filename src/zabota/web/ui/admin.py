@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from zabota.core.db import Database
-from zabota.core.errors import Forbidden, InvalidInput, NotFound, ZabotaError, field_error
+from zabota.core.errors import Forbidden, InvalidInput, ZabotaError, field_error
 from zabota.core.i18n import LANGUAGES, N_, _
 from zabota.core.settings import Settings
 from zabota.core.site import get_site, update_site
@@ -605,7 +605,7 @@ def _field_form(row: Any) -> dict[str, Any]:
 @router.get("/fields/{field_id}")
 def edit_field(field_id: SmallPathId, request: Request, session: UISession,
                actor: AreaActor) -> Response:
-    editing = _field_def(session, field_id)
+    editing = tickets.get_field_def(session, field_id)
     return _fields_page(request, session, actor, _field_form(editing), extra={"editing": editing})
 
 
@@ -617,7 +617,7 @@ def update_field(field_id: SmallPathId, request: Request, session: UISession, ac
                  is_active: Annotated[bool, Form()] = False,
                  csrf_token: Csrf = "") -> Response:
     check_csrf(request, csrf_token)
-    editing = _field_def(session, field_id)
+    editing = tickets.get_field_def(session, field_id)
     form = {"label": label, "label_en": label_en, "options": options, "is_active": is_active}
     try:
         body = _parse(FieldDefUpdate, {
@@ -630,13 +630,6 @@ def update_field(field_id: SmallPathId, request: Request, session: UISession, ac
         return _fields_page(request, session, actor, form,
                             extra={**_failed(exc), "editing": editing}, status_code=exc.status)
     return redirect("/admin/fields?saved=1")
-
-
-def _field_def(session: Session, field_id: int) -> Any:
-    row = next((d for d in tickets.list_field_defs(session) if d.id == field_id), None)
-    if row is None:
-        raise NotFound(_("There is no such custom field"))
-    return row
 
 
 # --- API tokens ----------------------------------------------------------------------------

@@ -159,8 +159,7 @@ def inbox(request: Request, session: UISession, actor: StaffActor, query: InboxP
         context["notice"] = _("Updated: {done}, not changed: {failed}").format(
             done=done, failed=failed or 0)
     elif done is not None and done_ticket is not None and done in DONE:
-        context["notice"] = _("Ticket #{number}: {done}").format(number=done_ticket,
-                                                                 done=_(DONE[done]))
+        context["notice"] = _done_notice(done_ticket, done)
     return render(request, "agent/inbox.html", context)
 
 
@@ -270,14 +269,17 @@ DONE = {"saved": N_("saved"), "sent": N_("the message is added"),
         "merged": N_("merged")}
 
 
+def _done_notice(ticket_id: int, done: str) -> str:
+    return _("Ticket #{number}: {done}").format(number=ticket_id, done=_(DONE[done]))
+
+
 @router.get("/tickets/{ticket_id}")
 def ticket_page(ticket_id: PathId, request: Request, session: UISession,
                 actor: StaffActor, done: Annotated[str | None, Query(max_length=20)] = None,
                 ) -> Response:
     context = _ticket_context(session, actor, ticket_id)
     if done in DONE:
-        context["notice"] = _("Ticket #{number}: {done}").format(number=ticket_id,
-                                                                 done=_(DONE[done]))
+        context["notice"] = _done_notice(ticket_id, done)
     tickets.mark_seen(session, actor, ticket_id)
     session.commit()
     return render(request, "agent/ticket.html", context)

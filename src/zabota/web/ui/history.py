@@ -76,14 +76,12 @@ def _number(value: str | None) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
-def _label(enum: type[Status] | type[Priority], value: str | None) -> str:
-    if value is None:
-        return "—"
-    try:
-        return status_label(Status(value)) if enum is Status else priority_label(
-            Priority(value))
-    except ValueError:
-        return value
+def _status(value: str | None) -> str:
+    return status_label(Status(value)) if value in set(Status) else value or "—"
+
+
+def _priority(value: str | None) -> str:
+    return priority_label(Priority(value)) if value in set(Priority) else value or "—"
 
 
 def _text(e: TicketEvent, names: _Names) -> str:
@@ -95,7 +93,7 @@ def _text(e: TicketEvent, names: _Names) -> str:
             return _("Created the ticket")
         return _("Created the ticket ({channel})").format(channel=channel)
     if e.kind == "status_changed":
-        return _("Status: {old} → {new}").format(old=_label(Status, old), new=_label(Status, new))
+        return _("Status: {old} → {new}").format(old=_status(old), new=_status(new))
     if e.kind == "message_added":
         if e.data.get("is_internal"):
             return _("Added an internal note")
@@ -131,8 +129,7 @@ def _text(e: TicketEvent, names: _Names) -> str:
 
 def _field_text(field: str, old: str | None, new: str | None) -> str:
     if field == "priority":
-        return _("Priority: {old} → {new}").format(old=_label(Priority, old),
-                                                   new=_label(Priority, new))
+        return _("Priority: {old} → {new}").format(old=_priority(old), new=_priority(new))
     if field == "subject":
         return _("Subject: «{new}»").format(new=new)
     if field.startswith("custom_fields."):
